@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/* The store interface: where detection history and grouped events are kept. Writes are
+ * queued and written in batches off the caller's thread, so storage never limits request
+ * throughput. SQLite is the default; PostgreSQL plugs in behind the same ops table. */
+#ifndef AIOPS_STORE_H
+#define AIOPS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One row of detection_history. Strings are borrowed by append and copied. */
+struct aiops_detection_record {
+    const char *resource_id;
+    const char *metric_name;
+    const char *method;
+    const char *sensitivity;
+    int64_t total_points;
+    int64_t anomaly_count;
+    double anomaly_percentage;
+    double detection_time_ms;
+    int64_t created_at_ms; /* ms since epoch */
+};
+
+/* One row of anomaly_events. Strings are borrowed by append and copied. */
+struct aiops_event_record {
+    const char *resource_id;
+    const char *metric_name;
+    int64_t start_ms;       /* ms since epoch */
+    int64_t end_ms;
+    double duration_seconds;
+    double max_score;
+    int64_t anomaly_points;
+    double peak_value;
+    double priority;
+    int64_t created_at_ms;
+};
+
+struct aiops_store_stats {
+    uint64_t written;   /* rows committed */
+    uint64_t dropped;   /* rows dropped because the queue was full */
+    uint64_t failed;    /* rows lost to write errors */
+    uint64_t queued;    /* rows waiting now */
+};
+
+struct aiops_store;
+
+struct aiops_store_ops {
+    const char *scheme;  /* URL scheme this store serves ("sqlite") */
+    size_t size;         /* sizeof the implementation's struct */
+    /* Opens url (schema created/migrated). Returns 0 or a negative AIOPS_E*, with errbuf. */
+    int (*open)(struct aiops_store *s, const char *url, char *errbuf, size_t errlen);
+    /* Writes everything queued, then releases all. */
+    void (*close)(struct aiops_store *s);
+    /* Queue a row; AIOPS_EBUSY when the queue is full (the row is counted as dropped). */
+    int (*append_detection)(struct aiops_store *s, const struct aiops_detection_record *r);
+    int (*append_event)(struct aiops_store *s, const struct aiops_event_record *r);
+    /* Blocks until every row queued before the call is written. */
+    int (*flush)(struct aiops_store *s);
+    /* True while the store can write (for /health). */
+    bool (*is_connected)(struct aiops_store *s);
+    void (*stats)(struct aiops_store *s, struct aiops_store_stats *out);
+};
+
+struct aiops_store {
+    const struct aiops_store_ops *ops;
+    uint32_t batch_ms;    /* longest a queued row waits before it is written */
+    uint32_t queue_max;   /* rows queued at most */
+};
+
+/* Opens the store the URL names ("sqlite:///./aiops.db", "sqlite+aiosqlite:///...",
+ * "sqlite://:memory:"). *out untouched on failure; errbuf says why. */
+int aiops_store_open(struct aiops_store **out, const char *url, uint32_t batch_ms,
+                     uint32_t queue_max, char *errbuf, size_t errlen);
+/* Flushes and frees. NULL is a no-op. */
+void aiops_store_close(struct aiops_store *s);
+
+static inline int aiops_store_append_detection(struct aiops_store *s,
+                                               const struct aiops_detection_record *r)
+{
+    return s->ops->append_detection(s, r);
+}
+static inline int aiops_store_append_event(struct aiops_store *s,
+                                           const struct aiops_event_record *r)
+{
+    return s->ops->append_event(s, r);
+}
+static inline int aiops_store_flush(struct aiops_store *s)
+{
+    return s->ops->flush(s);
+}
+static inline bool aiops_store_is_connected(struct aiops_store *s)
+{
+    return s->ops->is_connected(s);
+}
+static inline void aiops_store_stats(struct aiops_store *s, struct aiops_store_stats *out)
+{
+    s->ops->stats(s, out);
+}
+
+#endif
