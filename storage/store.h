@@ -41,6 +41,7 @@ struct aiops_store_stats {
     uint64_t dropped;   /* rows dropped because the queue was full */
     uint64_t failed;    /* rows lost to write errors */
     uint64_t queued;    /* rows waiting now */
+    uint64_t batches;   /* transactions committed (each holds one batch of rows) */
 };
 
 struct aiops_store;

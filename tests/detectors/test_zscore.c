@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: MIT */
+/* The z-score detector: the batch path over a whole series and the incremental path over a
+ * sliding window, checked against naive computations. */
+#include "agent/err.h"
+#include "agent/mem.h"
+#include "detectors/detector.h"
+#include "detectors/zscore.h"
+#include "tests/support.h"
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <math.h>
+#include <string.h>
+
+static void fini(void)
+{
+    aiops_mem_fail_after(-1);
+    aiops_test_check_leaks();
+}
+
+TestSuite(zscore, .fini = fini);
+
+/* Deterministic uniform noise in [-1, 1). */
+static double noise(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*state >> 11) / 4503599627370496.0 - 1.0;
+}
+
+/* Roughly normal noise with unit variance (sum of 12 uniforms). */
+static double gauss(uint64_t *state)
+{
+    double s = 0.0;
+
+    for (int i = 0; i < 12; i++)
+        s += (noise(state) + 1.0) / 2.0;
+    return s - 6.0;
+}
+
+static void params(struct aiops_detector_params *p, enum aiops_sensitivity s)
+{
+    aiops_detector_params_init(p);
+    p->sensitivity = s;
+}
+
+static size_t count_anomalies(const struct aiops_verdict *v, size_t n)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++)
+        k += v[i].is_anomaly;
+    return k;
+}
+
+Test(zscore, batch_flags_a_single_spike_in_noise_and_nothing_else)
+{
+    struct aiops_point pts[200];
+    struct aiops_verdict v[200];
+    struct aiops_detector_params p;
+    uint64_t st = 1;
+
+    for (size_t i = 0; i < 200; i++)
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 60000, .value = 50 + noise(&st)};
+    pts[120].value = 60.0;
+    params(&p, AIOPS_SENSITIVITY_MEDIUM);
+    cr_assert(eq(int, aiops_zscore_ops.batch(&p, pts, 200, v), 0));
+    cr_assert(eq(sz, count_anomalies(v, 200), 1));
+    cr_assert(v[120].is_anomaly);
+    cr_assert(v[120].score > 0.99);
+    for (size_t i = 0; i < 200; i++) {
+        if (i != 120)
+            cr_assert(v[i].score < 0.5, "point %zu scored %g", i, v[i].score);
+    }
+}
+
+Test(zscore, batch_stays_quiet_on_a_flat_noisy_series)
+{
+    struct aiops_point pts[500];
+    struct aiops_verdict v[500];
+    struct aiops_detector_params p;
+    uint64_t st = 7;
+
+    for (size_t i = 0; i < 500; i++)
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = 20 + 0.3 * noise(&st)};
+    params(&p, AIOPS_SENSITIVITY_HIGH);
+    cr_assert(eq(int, aiops_zscore_ops.batch(&p, pts, 500, v), 0));
+    cr_assert(eq(sz, count_anomalies(v, 500), 0));
+}
+
+Test(zscore, batch_fills_the_band_from_the_global_mean_and_population_std)
+{
+    struct aiops_point pts[64];
+    struct aiops_verdict v[64];
+    struct aiops_detector_params p;
+    double mean = 0.0, var = 0.0, std;
+    uint64_t st = 3;
+
+    for (size_t i = 0; i < 64; i++) {
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = 5 + 2 * gauss(&st)};
+        mean += pts[i].value;
+    }
+    mean /= 64;
+    for (size_t i = 0; i < 64; i++)
+        var += (pts[i].value - mean) * (pts[i].value - mean);
+    std = sqrt(var / 64);
+    params(&p, AIOPS_SENSITIVITY_LOW);
+    cr_assert(eq(int, aiops_zscore_ops.batch(&p, pts, 64, v), 0));
+    for (size_t i = 0; i < 64; i++) {
+        double z = fabs(pts[i].value - mean) / std;
+
+        cr_assert(ieee_ulp_eq(dbl, v[i].expected, mean, 8));
+        cr_assert(epsilon_eq(dbl, v[i].statistic, z, 1e-9));
+        cr_assert(epsilon_eq(dbl, v[i].lower, mean - 4.0 * std, 1e-9));
+        cr_assert(epsilon_eq(dbl, v[i].upper, mean + 4.0 * std, 1e-9));
+        cr_assert(eq(int, v[i].is_anomaly, z > 4.0));
+    }
+}
+
+Test(zscore, batch_finds_nothing_in_a_constant_series)
+{
+    struct aiops_point pts[30];
+    struct aiops_verdict v[30];
+    struct aiops_detector_params p;
+
+    for (size_t i = 0; i < 30; i++)
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = 0.1};
+    params(&p, AIOPS_SENSITIVITY_HIGH);
+    cr_assert(eq(int, aiops_zscore_ops.batch(&p, pts, 30, v), 0));
+    for (size_t i = 0; i < 30; i++) {
+        cr_assert(not(v[i].is_anomaly));
+        cr_assert(eq(dbl, v[i].score, 0.0));
+        cr_assert(eq(dbl, v[i].expected, 0.1));
+    }
+}
+
+Test(zscore, higher_sensitivity_flags_a_superset_of_points)
+{
+    enum { N = 2000 };
+    static struct aiops_point pts[N];
+    static struct aiops_verdict v[3][N];
+    struct aiops_detector_params p;
+    size_t count[3];
+    uint64_t st = 11;
+
+    for (size_t i = 0; i < N; i++)
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = 100 + 5 * gauss(&st)};
+    for (size_t i = 0; i < N; i += 97)
+        pts[i].value += 5.0 * (double)(i % 5 + 1); /* spikes of 1 to 5 sigma */
+    for (int s = 0; s < 3; s++) {
+        params(&p, (enum aiops_sensitivity)s);
+        cr_assert(eq(int, aiops_zscore_ops.batch(&p, pts, N, v[s]), 0));
+        count[s] = count_anomalies(v[s], N);
+    }
+    cr_assert(count[AIOPS_SENSITIVITY_HIGH] > count[AIOPS_SENSITIVITY_LOW],
+              "high %zu low %zu", count[AIOPS_SENSITIVITY_HIGH], count[AIOPS_SENSITIVITY_LOW]);
+    cr_assert(count[AIOPS_SENSITIVITY_LOW] > 0);
+    for (size_t i = 0; i < N; i++) {
+        if (v[AIOPS_SENSITIVITY_LOW][i].is_anomaly)
+            cr_assert(v[AIOPS_SENSITIVITY_MEDIUM][i].is_anomaly, "point %zu", i);
+        if (v[AIOPS_SENSITIVITY_MEDIUM][i].is_anomaly)
+            cr_assert(v[AIOPS_SENSITIVITY_HIGH][i].is_anomaly, "point %zu", i);
+    }
+}
+
+static struct aiops_detector *make(uint32_t window, enum aiops_sensitivity s)
+{
+    struct aiops_detector_params p;
+    struct aiops_detector *d = NULL;
+
+    params(&p, s);
+    p.window = window;
+    cr_assert(eq(int, aiops_detector_create(&d, &aiops_zscore_ops, &p), 0));
+    return d;
+}
+
+Test(zscore, incremental_flags_a_spike_after_the_warm_up)
+{
+    struct aiops_detector *d = make(256, AIOPS_SENSITIVITY_MEDIUM);
+    struct aiops_verdict v;
+    uint64_t st = 5;
+
+    for (int i = 0; i < 400; i++) {
+        struct aiops_point pt = {.ts_ms = i, .value = 50 + noise(&st)};
+
+        if (i == 300)
+            pt.value = 58.0;
+        aiops_detector_update(d, &pt, &v);
+        if (i >= 50) /* small early windows of uniform noise may legitimately flag */
+            cr_assert(eq(int, v.is_anomaly, i == 300), "point %d score %g", i, v.score);
+        if (i == 300)
+            cr_assert(v.score > 0.99 && v.upper < 58.0 && v.expected < 50.2);
+    }
+    aiops_detector_destroy(d);
+}
+
+Test(zscore, incremental_scores_nothing_before_min_window_10_points)
+{
+    struct aiops_detector *d = make(5, AIOPS_SENSITIVITY_HIGH);
+    struct aiops_detector *e = make(256, AIOPS_SENSITIVITY_HIGH);
+    struct aiops_verdict v, w;
+    const double values[] = {1, 2, 1, 2, 1, 500, 2, 1, 2, 1, 900};
+
+    for (int i = 0; i < 11; i++) {
+        struct aiops_point pt = {.ts_ms = i, .value = values[i]};
+
+        aiops_detector_update(d, &pt, &v);
+        aiops_detector_update(e, &pt, &w);
+        if (i < 5)
+            cr_assert(v.score == 0.0 && isnan(v.expected), "window 5, point %d", i);
+        if (i < 10)
+            cr_assert(w.score == 0.0 && !w.is_anomaly, "window 256, point %d", i);
+    }
+    cr_assert(v.is_anomaly, "the window-5 detector scores once 5 points are in");
+    cr_assert(w.is_anomaly, "the window-256 detector scores from the 11th point");
+    aiops_detector_destroy(d);
+    aiops_detector_destroy(e);
+}
+
+Test(zscore, incremental_has_no_look_ahead)
+{
+    enum { N = 600, CUT = 350 };
+    struct aiops_detector *a = make(64, AIOPS_SENSITIVITY_MEDIUM);
+    struct aiops_detector *b = make(64, AIOPS_SENSITIVITY_MEDIUM);
+    uint64_t sa = 9, sb = 9;
+
+    for (int i = 0; i < N; i++) {
+        struct aiops_point pa = {.ts_ms = i, .value = 10 + noise(&sa)};
+        struct aiops_point pb = {.ts_ms = i, .value = 10 + noise(&sb)};
+        struct aiops_verdict va, vb;
+
+        if (i >= CUT)
+            pb.value = 1000.0 * i; /* the futures differ wildly */
+        aiops_detector_update(a, &pa, &va);
+        aiops_detector_update(b, &pb, &vb);
+        if (i < CUT)
+            cr_assert(eq(dbl, va.score, vb.score), "point %d saw the future", i);
+        if (i == CUT)
+            cr_assert(vb.is_anomaly);
+    }
+    aiops_detector_destroy(a);
+    aiops_detector_destroy(b);
+}
+
+Test(zscore, incremental_scores_each_point_against_the_window_before_it)
+{
+    enum { W = 16 };
+    struct aiops_detector *d = make(W, AIOPS_SENSITIVITY_MEDIUM);
+    double hist[100];
+    uint64_t st = 21;
+
+    for (int i = 0; i < 100; i++) {
+        struct aiops_point pt = {.ts_ms = i, .value = 3 * gauss(&st)};
+        struct aiops_verdict v;
+
+        hist[i] = pt.value;
+        aiops_detector_update(d, &pt, &v);
+        if (i >= 10) {
+            int from = i >= W ? i - W : 0;
+            double mean = 0, var = 0;
+
+            for (int j = from; j < i; j++)
+                mean += hist[j];
+            mean /= i - from;
+            for (int j = from; j < i; j++)
+                var += (hist[j] - mean) * (hist[j] - mean);
+            var /= i - from;
+            cr_assert(epsilon_eq(dbl, v.expected, mean, 1e-12), "point %d", i);
+            cr_assert(epsilon_eq(dbl, v.statistic, fabs(pt.value - mean) / sqrt(var), 1e-9));
+        }
+    }
+    aiops_detector_destroy(d);
+}
+
+/* 1e6 points through a ring of 64 (wrapping ~15,000 times) on a large drifting level: the
+ * running sums must stay equal to a naive recomputation of the window. */
+Test(zscore, incremental_stays_bounded_and_exact_over_a_long_stream)
+{
+    enum { W = 64, N = 1000000 };
+    struct aiops_detector *d = make(W, AIOPS_SENSITIVITY_MEDIUM);
+    static double hist[W];
+    uint64_t st = 99;
+    long live = aiops_mem_live();
+    size_t flagged = 0;
+
+    for (int i = 0; i < N; i++) {
+        struct aiops_point pt = {.ts_ms = i, .value = 1e6 + i * 0.5 + gauss(&st)};
+        struct aiops_verdict v;
+
+        if (i % 10007 == 5000)
+            pt.value += 40.0;
+        aiops_detector_update(d, &pt, &v);
+        cr_assert(v.score >= 0.0 && v.score <= 1.0 && isfinite(v.score));
+        if (i >= W && (i % 97 == 0 || i % 10007 == 5000)) {
+            double mean = 0, var = 0, z;
+
+            for (int j = 0; j < W; j++)
+                mean += hist[j];
+            mean /= W;
+            for (int j = 0; j < W; j++)
+                var += (hist[j] - mean) * (hist[j] - mean);
+            var /= W;
+            z = fabs(pt.value - mean) / sqrt(var);
+            cr_assert(epsilon_eq(dbl, v.expected, mean, 1e-6), "point %d", i);
+            cr_assert(epsilon_eq(dbl, v.statistic, z, 1e-6 * (1 + z)), "point %d", i);
+            if (fabs(z - 3.0) > 1e-6)
+                cr_assert(eq(int, v.is_anomaly, z > 3.0), "point %d", i);
+        }
+        flagged += v.is_anomaly;
+        hist[i % W] = pt.value;
+    }
+    cr_assert(flagged >= N / 10007, "every injected spike is flagged (%zu)", flagged);
+    cr_assert(eq(long, aiops_mem_live(), live), "update allocated");
+    aiops_detector_destroy(d);
+}
+
+Test(zscore, incremental_skips_non_finite_values)
+{
+    struct aiops_detector *d = make(16, AIOPS_SENSITIVITY_MEDIUM);
+    struct aiops_verdict v;
+    uint64_t st = 4;
+
+    for (int i = 0; i < 40; i++) {
+        struct aiops_point pt = {.ts_ms = i, .value = 1 + noise(&st)};
+        aiops_detector_update(d, &pt, &v);
+    }
+    aiops_detector_update(d, &(struct aiops_point){.value = NAN}, &v);
+    cr_assert(v.score == 0.0 && !v.is_anomaly);
+    aiops_detector_update(d, &(struct aiops_point){.value = INFINITY}, &v);
+    aiops_detector_update(d, &(struct aiops_point){.value = 1.0}, &v);
+    cr_assert(isfinite(v.expected) && v.score < 0.5, "the window was poisoned");
+    aiops_detector_destroy(d);
+}
+
+Test(zscore, create_rejects_a_window_below_two)
+{
+    struct aiops_detector_params p;
+    struct aiops_detector *d = NULL;
+
+    params(&p, AIOPS_SENSITIVITY_MEDIUM);
+    p.window = 1;
+    cr_assert(eq(int, aiops_detector_create(&d, &aiops_zscore_ops, &p), AIOPS_EINVAL));
+    cr_assert(eq(ptr, d, NULL));
+    cr_assert(eq(long, aiops_mem_live(), 0));
+}
