@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 struct aiops_buf {
-    char *data;   /* owned; NUL-terminated when len > 0 */
-    size_t len;   /* bytes used, without the NUL */
-    size_t cap;   /* bytes allocated */
-    int err;      /* first AIOPS_ENOMEM seen; appends after it are no-ops */
+    char *data; /* owned; NUL-terminated when len > 0 */
+    size_t len; /* bytes used, without the NUL */
+    size_t cap; /* bytes allocated */
+    int err;    /* first AIOPS_ENOMEM seen; appends after it are no-ops */
 };
 
 void aiops_buf_init(struct aiops_buf *b);

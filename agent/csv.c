@@ -12,7 +12,7 @@
 #define CSV_REPORT_MAX 10 /* malformed rows reported one by one before only counting */
 
 struct field {
-    const char *raw;  /* as written */
+    const char *raw; /* as written */
     size_t raw_len;
     const char *text; /* quotes and surrounding blanks removed */
     size_t len;

@@ -15,16 +15,16 @@
 #define AIOPS_CSV_LINE_MAX 4096 /* longest line accepted, without its newline */
 
 struct aiops_csv {
-    FILE *f;                         /* borrowed */
-    size_t line;                     /* 1-based number of the line last read */
-    bool seen_first;                 /* the first non-blank line (maybe a header) is behind us */
+    FILE *f;         /* borrowed */
+    size_t line;     /* 1-based number of the line last read */
+    bool seen_first; /* the first non-blank line (maybe a header) is behind us */
     char buf[AIOPS_CSV_LINE_MAX + 1];
 };
 
 /* One data row. The raw fields point into the reader's buffer: valid until the next call. */
 struct aiops_csv_row {
-    size_t line;           /* 1-based line number in the file */
-    const char *ts_raw;    /* the timestamp field exactly as written (quotes included) */
+    size_t line;        /* 1-based line number in the file */
+    const char *ts_raw; /* the timestamp field exactly as written (quotes included) */
     size_t ts_len;
     const char *value_raw; /* the value field exactly as written */
     size_t value_len;
@@ -37,9 +37,9 @@ void aiops_csv_init(struct aiops_csv *c, FILE *f);
 /* Reads the next data row: at least two comma-separated fields, a timestamp that
  * aiops_time_parse() accepts and a finite number (further fields are ignored; fields may be
  * double-quoted; blank lines and a header, a first line with neither a timestamp nor a number
- * in its two fields, are skipped). Returns 1 with *row filled; 0 at the end of input; AIOPS_EINVAL for a malformed
- * row, consumed, with row->line set and *reason (static text) saying why; AIOPS_EIO when
- * reading fails. */
+ * in its two fields, are skipped). Returns 1 with *row filled; 0 at the end of input; AIOPS_EINVAL
+ * for a malformed row, consumed, with row->line set and *reason (static text) saying why; AIOPS_EIO
+ * when reading fails. */
 int aiops_csv_next(struct aiops_csv *c, struct aiops_csv_row *row, const char **reason);
 
 struct aiops_csv_stats {

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <yajl/yajl_tree.h>
 
-#define DEMO_POINTS 50
+#define DEMO_POINTS   50
 #define DEMO_SPIKE_AT 35 /* index of the injected anomaly */
 
 /* A 50-point series a minute apart ending now: a gentle wave with deterministic noise and one
@@ -41,8 +41,7 @@ static int build_request(struct aiops_buf *body, const char *method, const char 
         if (i == DEMO_SPIKE_AT)
             value = 98.5;
         aiops_time_format(&t, ts, sizeof(ts));
-        aiops_buf_printf(body, "%s{\"timestamp\":\"%s\",\"value\":%.2f}", i ? "," : "", ts,
-                         value);
+        aiops_buf_printf(body, "%s{\"timestamp\":\"%s\",\"value\":%.2f}", i ? "," : "", ts, value);
     }
     aiops_buf_puts(body, "]}],\"method\":");
     aiops_json_string(body, method, strlen(method));
@@ -131,40 +130,50 @@ static double num_at(yajl_val obj, const char *key)
     return v ? YAJL_GET_DOUBLE(v) : NAN;
 }
 
-static yajl_val array_at(yajl_val obj, const char *key)
+/* The items of obj[key] when it is an array (*n = 0 and NULL otherwise). */
+static yajl_val *array_at(yajl_val obj, const char *key, size_t *n)
 {
     const char *path[] = {key, NULL};
-    return yajl_tree_get(obj, path, yajl_t_array);
+    yajl_val v = yajl_tree_get(obj, path, yajl_t_array);
+
+    *n = 0;
+    if (v == NULL || !YAJL_IS_ARRAY(v))
+        return NULL;
+    *n = v->u.array.len;
+    return v->u.array.values;
 }
 
 static void print_result(yajl_val root)
 {
-    yajl_val results = array_at(root, "results"), events = array_at(root, "grouped_events");
+    size_t n_results, n_events;
+    yajl_val *results = array_at(root, "results", &n_results);
+    yajl_val *events = array_at(root, "grouped_events", &n_events);
 
-    for (size_t i = 0; results != NULL && i < YAJL_GET_ARRAY(results)->len; i++) {
-        yajl_val r = YAJL_GET_ARRAY(results)->values[i];
-        yajl_val anomalies = array_at(r, "anomalies");
+    for (size_t i = 0; i < n_results; i++) {
+        yajl_val r = results[i];
+        size_t n_anomalies;
+        yajl_val *anomalies = array_at(r, "anomalies", &n_anomalies);
 
         printf("%s/%s: %.0f points, method %s, %.0f anomalies (%.2f%%) in %.2f ms\n",
                str_at(r, "resource_id"), str_at(r, "metric_name"), num_at(r, "total_points"),
                str_at(r, "method_used"), num_at(r, "anomaly_count"),
                num_at(r, "anomaly_percentage"), num_at(r, "detection_time_ms"));
-        if (anomalies == NULL || YAJL_GET_ARRAY(anomalies)->len == 0)
+        if (n_anomalies == 0)
             continue;
         printf("  %-25s %10s %6s  %s\n", "timestamp", "value", "score", "reason");
-        for (size_t j = 0; j < YAJL_GET_ARRAY(anomalies)->len; j++) {
-            yajl_val a = YAJL_GET_ARRAY(anomalies)->values[j];
+        for (size_t j = 0; j < n_anomalies; j++) {
+            yajl_val a = anomalies[j];
             printf("  %-25s %10.2f %6.3f  %s\n", str_at(a, "timestamp"), num_at(a, "value"),
                    num_at(a, "score"), str_at(a, "reason"));
         }
     }
-    if (events == NULL || YAJL_GET_ARRAY(events)->len == 0) {
+    if (n_events == 0) {
         printf("grouped events: none\n");
         return;
     }
     printf("grouped events (highest priority first):\n");
-    for (size_t i = 0; i < YAJL_GET_ARRAY(events)->len; i++) {
-        yajl_val e = YAJL_GET_ARRAY(events)->values[i];
+    for (size_t i = 0; i < n_events; i++) {
+        yajl_val e = events[i];
         printf("  priority %.3f  %s/%s  %s .. %s  %.0f point(s), max score %.3f, peak %.2f\n",
                num_at(e, "priority"), str_at(e, "resource_id"), str_at(e, "metric"),
                str_at(e, "start_time"), str_at(e, "end_time"), num_at(e, "anomaly_points"),
@@ -187,8 +196,8 @@ int aiops_cmd_demo(int argc, char **argv)
         return 2;
     }
     for (int i = 1; i < argc; i++) {
-        const char **slot = strcmp(argv[i], "--url") == 0      ? &url
-                            : strcmp(argv[i], "--method") == 0 ? &method
+        const char **slot = strcmp(argv[i], "--url") == 0           ? &url
+                            : strcmp(argv[i], "--method") == 0      ? &method
                             : strcmp(argv[i], "--sensitivity") == 0 ? &sensitivity
                                                                     : NULL;
         if (slot == NULL || i + 1 >= argc) {

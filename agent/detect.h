@@ -13,22 +13,22 @@
 #include "detectors/detector.h"
 
 struct aiops_series_input {
-    char *resource_id;           /* owned */
-    char *metric_name;           /* owned */
-    struct aiops_point *points;  /* owned, n entries, in request order */
-    struct aiops_time *times;    /* owned, n entries: how each timestamp was written */
+    char *resource_id;          /* owned */
+    char *metric_name;          /* owned */
+    struct aiops_point *points; /* owned, n entries, in request order */
+    struct aiops_time *times;   /* owned, n entries: how each timestamp was written */
     size_t n;
 };
 
 struct aiops_detect_request {
     struct aiops_series_input *series; /* owned, n_series entries */
     size_t n_series;
-    char *method;                      /* owned; "isolation-forest" when the request names none */
+    char *method; /* owned; "isolation-forest" when the request names none */
     enum aiops_sensitivity sensitivity;
 };
 
 struct aiops_series_result {
-    struct aiops_verdict *verdicts;    /* owned, one per input point */
+    struct aiops_verdict *verdicts; /* owned, one per input point */
     size_t anomaly_count;
     double detection_time_ms;
 };
@@ -36,12 +36,12 @@ struct aiops_series_result {
 /* A grouped event: consecutive anomalies of one series no more than the grouping window apart.
  * priority = round(0.5*max_score + 0.3*min(points/10,1) + 0.2*min(duration/600,1), 3). */
 struct aiops_group_event {
-    size_t series;                     /* index into the request's series */
+    size_t series; /* index into the request's series */
     struct aiops_time start, end;
     double duration_seconds;
     double priority;
     double max_score;
-    double peak_value;                 /* value of the highest-scoring point */
+    double peak_value; /* value of the highest-scoring point */
     size_t anomaly_points;
 };
 
@@ -49,7 +49,7 @@ struct aiops_detect_response {
     const struct aiops_detector_ops *method; /* borrowed from the registry */
     struct aiops_series_result *results;     /* owned, n_series entries */
     size_t n_series;
-    struct aiops_group_event *events;        /* owned, sorted by priority, highest first */
+    struct aiops_group_event *events; /* owned, sorted by priority, highest first */
     size_t n_events;
     size_t total_anomalies;
 };

@@ -55,8 +55,7 @@ int aiops_group_series(size_t series, const struct aiops_series_input *in,
             ev = NULL;
             continue;
         }
-        if (ev != NULL &&
-            (double)(in->points[i].ts_ms - ev->end.ms) / 1000.0 <= window_seconds) {
+        if (ev != NULL && (double)(in->points[i].ts_ms - ev->end.ms) / 1000.0 <= window_seconds) {
             ev->end = time_at(in, i);
             ev->anomaly_points++;
             if (v->score > ev->max_score) {
@@ -78,8 +77,8 @@ int aiops_group_series(size_t series, const struct aiops_series_input *in,
             };
         }
         ev->duration_seconds = (double)(ev->end.ms - ev->start.ms) / 1000.0;
-        ev->priority = aiops_group_priority(ev->max_score, ev->anomaly_points,
-                                            ev->duration_seconds);
+        ev->priority =
+            aiops_group_priority(ev->max_score, ev->anomaly_points, ev->duration_seconds);
     }
     return 0;
 }

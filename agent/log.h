@@ -20,8 +20,8 @@ void aiops_log(enum aiops_log_level level, const char *module, const char *fmt, 
     __attribute__((format(printf, 3, 4)));
 
 #define aiops_debug(mod, ...) aiops_log(AIOPS_LOG_DEBUG, mod, __VA_ARGS__)
-#define aiops_info(mod, ...) aiops_log(AIOPS_LOG_INFO, mod, __VA_ARGS__)
-#define aiops_warn(mod, ...) aiops_log(AIOPS_LOG_WARN, mod, __VA_ARGS__)
+#define aiops_info(mod, ...)  aiops_log(AIOPS_LOG_INFO, mod, __VA_ARGS__)
+#define aiops_warn(mod, ...)  aiops_log(AIOPS_LOG_WARN, mod, __VA_ARGS__)
 #define aiops_error(mod, ...) aiops_log(AIOPS_LOG_ERROR, mod, __VA_ARGS__)
 
 #endif

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define REPLAY_OUT_BUF (1u << 20) /* stdout is written in 1 MiB blocks */
-#define REPLAY_IN_BUF (1u << 16)
+#define REPLAY_IN_BUF  (1u << 16)
 
 static char out_buf[REPLAY_OUT_BUF];
 static char in_buf[REPLAY_IN_BUF];

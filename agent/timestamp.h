@@ -11,9 +11,9 @@
 enum aiops_tz_kind { AIOPS_TZ_NAIVE, AIOPS_TZ_UTC, AIOPS_TZ_OFFSET };
 
 struct aiops_time {
-    int64_t ms;              /* ms since the Unix epoch, UTC (naive times are taken as UTC) */
-    int16_t offset_minutes;  /* zone offset as written, for AIOPS_TZ_OFFSET */
-    uint8_t tz;              /* enum aiops_tz_kind */
+    int64_t ms;             /* ms since the Unix epoch, UTC (naive times are taken as UTC) */
+    int16_t offset_minutes; /* zone offset as written, for AIOPS_TZ_OFFSET */
+    uint8_t tz;             /* enum aiops_tz_kind */
 };
 
 /* Parses s[0..len). Accepts date-time with 'T' or ' ', optional fraction (any digits,

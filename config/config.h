@@ -20,46 +20,46 @@ struct aiops_config_kv {
 };
 
 struct aiops_config_entry {
-    char *type;                   /* "kafka", "mqtt", ... */
-    struct aiops_config_kv *kv;   /* owned, n_kv entries */
+    char *type;                 /* "kafka", "mqtt", ... */
+    struct aiops_config_kv *kv; /* owned, n_kv entries */
     size_t n_kv;
 };
 
 /* detection.rules[]: methods etc. for metrics whose name matches a glob. */
 struct aiops_config_rule {
-    char *match;                  /* glob on the metric name */
-    char **methods;               /* owned, n_methods names */
+    char *match;    /* glob on the metric name */
+    char **methods; /* owned, n_methods names */
     size_t n_methods;
     enum aiops_sensitivity sensitivity;
-    uint32_t window;              /* 0: the default window */
+    uint32_t window; /* 0: the default window */
 };
 
 struct aiops_config {
     /* http */
-    char *listen;                 /* "ADDR:PORT", default "127.0.0.1:8000" */
-    uint64_t max_body_bytes;      /* request body limit, default 16 MiB */
-    char *cors_origins;           /* comma-separated allowed origins; empty: CORS off */
-    uint32_t detect_max_series;   /* series per detect request, default 10 */
-    uint32_t detect_min_points;   /* points per series, default 10 */
-    uint32_t detect_max_points;   /* points per series, default 1,000,000 */
+    char *listen;               /* "ADDR:PORT", default "127.0.0.1:8000" */
+    uint64_t max_body_bytes;    /* request body limit, default 16 MiB */
+    char *cors_origins;         /* comma-separated allowed origins; empty: CORS off */
+    uint32_t detect_max_series; /* series per detect request, default 10 */
+    uint32_t detect_min_points; /* points per series, default 10 */
+    uint32_t detect_max_points; /* points per series, default 1,000,000 */
     /* storage */
-    char *database_url;           /* "sqlite:///./aiops.db"; "sqlite+aiosqlite:///" accepted */
-    uint32_t store_batch_ms;      /* longest a history row waits before its batch is written */
-    uint32_t store_queue_max;     /* rows waiting to be written before new ones are dropped */
+    char *database_url;       /* "sqlite:///./aiops.db"; "sqlite+aiosqlite:///" accepted */
+    uint32_t store_batch_ms;  /* longest a history row waits before its batch is written */
+    uint32_t store_queue_max; /* rows waiting to be written before new ones are dropped */
     /* logging */
-    char *log_level;              /* debug|info|warning|error; DEBUG=true means debug */
-    char *log_format;             /* text|json */
-    bool debug;                   /* the old service's DEBUG */
+    char *log_level;  /* debug|info|warning|error; DEBUG=true means debug */
+    char *log_format; /* text|json */
+    bool debug;       /* the old service's DEBUG */
     /* detection */
-    char *default_method;         /* method of a detect request that names none */
-    char *default_sensitivity;    /* low|medium|high */
-    double z_score_threshold;     /* medium threshold in standard deviations (3) */
-    uint32_t window;              /* incremental window in points (256) */
+    char *default_method;           /* method of a detect request that names none */
+    char *default_sensitivity;      /* low|medium|high */
+    double z_score_threshold;       /* medium threshold in standard deviations (3) */
+    uint32_t window;                /* incremental window in points (256) */
     uint32_t moving_average_window; /* DEFAULT_WINDOW_SIZE (10) */
-    double sensitivity_low;       /* expected anomaly share per level, for ML detectors */
+    double sensitivity_low;         /* expected anomaly share per level, for ML detectors */
     double sensitivity_medium;
     double sensitivity_high;
-    uint64_t seed;                /* seed of randomised detectors */
+    uint64_t seed; /* seed of randomised detectors */
     /* events */
     double grouping_window_seconds; /* ANOMALY_GROUPING_WINDOW_SECONDS (300) */
 
@@ -71,7 +71,7 @@ struct aiops_config {
     struct aiops_config_rule *rules;
     size_t n_rules;
 
-    char *config_file;            /* the file loaded, or NULL */
+    char *config_file; /* the file loaded, or NULL */
 };
 
 /* Fills cfg with the built-in defaults. Returns 0 or AIOPS_ENOMEM. */
@@ -80,8 +80,7 @@ void aiops_config_fini(struct aiops_config *cfg);
 
 /* Loads a YAML file over cfg. On error returns AIOPS_EINVAL/AIOPS_ENOENT and writes a message
  * that names the file, the key (e.g. "http.listen") and the line into errbuf. */
-int aiops_config_load_file(struct aiops_config *cfg, const char *path, char *errbuf,
-                           size_t errlen);
+int aiops_config_load_file(struct aiops_config *cfg, const char *path, char *errbuf, size_t errlen);
 /* Reads NAME=VALUE lines of a .env file into the process environment, without overriding
  * variables already set (as python-dotenv does). A missing file is not an error. */
 int aiops_config_load_dotenv(const char *path, char *errbuf, size_t errlen);
@@ -107,5 +106,49 @@ void aiops_config_detector_params(const struct aiops_config *cfg, enum aiops_sen
                                   struct aiops_detector_params *out);
 /* Splits listen into host and port. Returns 0 or AIOPS_EINVAL. host needs 64 bytes. */
 int aiops_config_listen_split(const char *listen, char *host, size_t hostlen, int *port);
+
+/* The option table (options.c), shared by the other files of config/; not for other modules.
+ * Each row is one scalar option: its YAML key, its variables, its type and default. */
+enum aiops_option_type {
+    AIOPS_OPT_STRING,
+    AIOPS_OPT_BOOL,
+    AIOPS_OPT_U32,
+    AIOPS_OPT_U64,
+    AIOPS_OPT_DOUBLE,
+    AIOPS_OPT_ENUM,
+};
+
+#define AIOPS_OPT_LIST  0x1u /* also takes a YAML sequence, joined with "," */
+#define AIOPS_OPT_FIRST 0x2u /* keeps only the first item of a list */
+#define AIOPS_OPT_SIZE  0x4u /* a byte count: KiB/MiB/GiB and KB/MB/GB suffixes accepted */
+
+struct aiops_option {
+    const char *key;     /* dotted YAML path, "http.listen" */
+    const char *env;     /* AIOPS_* variable */
+    const char *legacy;  /* the old service's variable(s), or NULL */
+    const char *def;     /* default, as it would be written in the file */
+    size_t offset;       /* of the field in struct aiops_config */
+    const char *choices; /* AIOPS_OPT_ENUM: "a|b|c" */
+    double min, max;     /* numbers: the allowed range, inclusive */
+    /* Extra check of a string value; writes the problem into errbuf. NULL: none. */
+    int (*check)(const char *value, char *errbuf, size_t errlen);
+    const char *help; /* one line */
+    enum aiops_option_type type;
+    unsigned flags; /* AIOPS_OPT_LIST ... */
+};
+
+extern const struct aiops_option aiops_config_options[];
+extern const size_t aiops_config_n_options;
+
+/* The row for a key, or NULL. */
+const struct aiops_option *aiops_config_option_find(const char *key);
+/* True when some option's key starts with prefix followed by '.' ("detection.default"). */
+bool aiops_config_is_section(const char *prefix);
+/* Writes an option's current value as text into buf (as the file would hold it). */
+void aiops_config_format_value(const struct aiops_config *cfg, const struct aiops_option *o,
+                               char *buf, size_t len);
+/* Frees the entries/rules arrays and everything they own. NULL is a no-op. */
+void aiops_config_entries_free(struct aiops_config_entry *e, size_t n);
+void aiops_config_rules_free(struct aiops_config_rule *r, size_t n);
 
 #endif

@@ -17,7 +17,7 @@ void aiops_detector_params_init(struct aiops_detector_params *p)
 {
     p->sensitivity = AIOPS_SENSITIVITY_MEDIUM;
     p->window = 256;
-    p->ma_window = 10;   /* the old service's DEFAULT_WINDOW_SIZE */
+    p->ma_window = 10;    /* the old service's DEFAULT_WINDOW_SIZE */
     p->z_threshold = 3.0; /* the old service's Z_SCORE_THRESHOLD */
     p->seed = 42;
 }
@@ -129,8 +129,7 @@ int aiops_detector_batch_incremental(const struct aiops_detector_ops *ops,
     return 0;
 }
 
-void aiops_detector_explain_band(const struct aiops_verdict *v, double value, char *buf,
-                                 size_t len)
+void aiops_detector_explain_band(const struct aiops_verdict *v, double value, char *buf, size_t len)
 {
     const char *dir = value >= v->expected ? "above" : "below";
 
@@ -140,8 +139,8 @@ void aiops_detector_explain_band(const struct aiops_verdict *v, double value, ch
         snprintf(buf, len, "value %.4g has anomaly score %.3f", value, v->score);
     } else if (v->statistic >= DBL_MAX) {
         /* A window with no variation at all: any other value is infinitely many sigmas off. */
-        snprintf(buf, len, "value %.4g is %s the constant %.4g seen in every recent point",
-                 value, dir, v->expected);
+        snprintf(buf, len, "value %.4g is %s the constant %.4g seen in every recent point", value,
+                 dir, v->expected);
     } else {
         snprintf(buf, len,
                  "value %.4g is %.2f standard deviations %s the expected %.4g "

@@ -30,10 +30,10 @@ struct aiops_detector_params {
 
 /* One point's outcome. Fields a detector cannot fill are NAN. */
 struct aiops_verdict {
-    double score;     /* [0,1], higher is more anomalous */
-    bool is_anomaly;  /* score crossed the sensitivity's threshold */
-    double expected;  /* the value the detector expected here */
-    double lower;     /* the normal band around `expected` */
+    double score;    /* [0,1], higher is more anomalous */
+    bool is_anomaly; /* score crossed the sensitivity's threshold */
+    double expected; /* the value the detector expected here */
+    double lower;    /* the normal band around `expected` */
     double upper;
     double statistic; /* the raw statistic behind the score (e.g. |z|) */
 };
@@ -41,18 +41,19 @@ struct aiops_verdict {
 struct aiops_detector;
 
 struct aiops_detector_ops {
-    const char *name;             /* method name in the API and the config ("z-score") */
-    const char *description;      /* one sentence, for GET /methods */
-    const char *category;         /* "statistical", "ml" or "advanced" */
-    const char *const *best_for;  /* NULL-terminated list, for GET /methods */
-    size_t size;                  /* sizeof the implementation's struct */
+    const char *name;            /* method name in the API and the config ("z-score") */
+    const char *description;     /* one sentence, for GET /methods */
+    const char *category;        /* "statistical", "ml" or "advanced" */
+    const char *const *best_for; /* NULL-terminated list, for GET /methods */
+    size_t size;                 /* sizeof the implementation's struct */
     /* Prepares the incremental state in d (zeroed, d->ops and d->params set). May allocate
      * (through aiops_malloc); returns 0 or AIOPS_ENOMEM/AIOPS_EINVAL. */
     int (*init)(struct aiops_detector *d);
     /* Releases what init allocated. */
     void (*fini)(struct aiops_detector *d);
     /* Scores the next point of the stream. Bounded time, no allocation. */
-    void (*update)(struct aiops_detector *d, const struct aiops_point *p, struct aiops_verdict *out);
+    void (*update)(struct aiops_detector *d, const struct aiops_point *p,
+                   struct aiops_verdict *out);
     /* Scores a whole series: out[i] for pts[i]. Returns 0 or a negative AIOPS_E*. */
     int (*batch)(const struct aiops_detector_params *params, const struct aiops_point *pts,
                  size_t n, struct aiops_verdict *out);

@@ -45,8 +45,8 @@ static void ma_update(struct aiops_detector *d, const struct aiops_point *p,
         return;
     }
     if (m->roll.count == m->roll.cap)
-        aiops_rolling_verdict(x, aiops_rolling_mean(&m->roll), aiops_rolling_std(&m->roll),
-                              m->thr, aiops_rolling_is_constant(&m->roll), out);
+        aiops_rolling_verdict(x, aiops_rolling_mean(&m->roll), aiops_rolling_std(&m->roll), m->thr,
+                              aiops_rolling_is_constant(&m->roll), out);
     else
         aiops_rolling_unscored(out);
     aiops_rolling_push(&m->roll, x);
@@ -58,8 +58,8 @@ static int ma_batch(const struct aiops_detector_params *params, const struct aio
     return aiops_detector_batch_incremental(&aiops_moving_average_ops, params, pts, n, out);
 }
 
-static const char *const ma_best_for[] = {
-    "level shifts", "spikes against recent behaviour", "slowly drifting baselines", NULL};
+static const char *const ma_best_for[] = {"level shifts", "spikes against recent behaviour",
+                                          "slowly drifting baselines", NULL};
 
 const struct aiops_detector_ops aiops_moving_average_ops = {
     .name = "moving-average",

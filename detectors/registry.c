@@ -21,14 +21,14 @@ static const struct {
     {"moving_average", &aiops_moving_average_ops},
 };
 
-static const char *const iforest_best_for[] = {
-    "high-dimensional or irregular metrics", "unknown anomaly shapes", NULL};
-static const char *const lof_best_for[] = {
-    "local density changes", "clustered normal behaviour", NULL};
-static const char *const prophet_best_for[] = {
-    "daily and weekly seasonality", "trending business metrics", NULL};
-static const char *const dtai_best_for[] = {
-    "unusual shapes (discords)", "periodic signals", "long series", NULL};
+static const char *const iforest_best_for[] = {"high-dimensional or irregular metrics",
+                                               "unknown anomaly shapes", NULL};
+static const char *const lof_best_for[] = {"local density changes", "clustered normal behaviour",
+                                           NULL};
+static const char *const prophet_best_for[] = {"daily and weekly seasonality",
+                                               "trending business metrics", NULL};
+static const char *const dtai_best_for[] = {"unusual shapes (discords)", "periodic signals",
+                                            "long series", NULL};
 
 static const struct aiops_detector_ops planned[] = {
     {.name = "isolation-forest",

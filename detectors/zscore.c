@@ -152,8 +152,8 @@ static void zscore_update(struct aiops_detector *d, const struct aiops_point *p,
         return;
     }
     if (z->roll.count >= z->warm_up)
-        aiops_rolling_verdict(x, aiops_rolling_mean(&z->roll), aiops_rolling_std(&z->roll),
-                              z->thr, false, out);
+        aiops_rolling_verdict(x, aiops_rolling_mean(&z->roll), aiops_rolling_std(&z->roll), z->thr,
+                              false, out);
     else
         aiops_rolling_unscored(out);
     aiops_rolling_push(&z->roll, x);
@@ -199,8 +199,8 @@ static int zscore_batch(const struct aiops_detector_params *params, const struct
     return 0;
 }
 
-static const char *const zscore_best_for[] = {
-    "normally distributed metrics", "sudden spikes and drops", "stable baselines", NULL};
+static const char *const zscore_best_for[] = {"normally distributed metrics",
+                                              "sudden spikes and drops", "stable baselines", NULL};
 
 const struct aiops_detector_ops aiops_zscore_ops = {
     .name = "z-score",

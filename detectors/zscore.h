@@ -11,8 +11,8 @@
 
 #include "detectors/detector.h"
 
-extern const struct aiops_detector_ops aiops_zscore_ops;          /* "z-score" */
-extern const struct aiops_detector_ops aiops_moving_average_ops;  /* "moving-average" */
+extern const struct aiops_detector_ops aiops_zscore_ops;         /* "z-score" */
+extern const struct aiops_detector_ops aiops_moving_average_ops; /* "moving-average" */
 
 /* The last `cap` values of a stream with O(1) mean and population standard deviation. Sums are
  * kept around `shift` (a recent value) and recomputed from the ring every `cap` pushes, so

@@ -77,8 +77,10 @@ int aiops_store_open(struct aiops_store **out, const char *url, uint32_t batch_m
         url = "";
     redact(url, shown, sizeof(shown));
     if (base_scheme(url, scheme, sizeof(scheme)) < 0) {
-        snprintf(errbuf, errlen, "database URL '%s' is not scheme://...; "
-                 "try sqlite:///./aiops.db", shown);
+        snprintf(errbuf, errlen,
+                 "database URL '%s' is not scheme://...; "
+                 "try sqlite:///./aiops.db",
+                 shown);
         return AIOPS_EINVAL;
     }
     for (size_t i = 0; i < sizeof(stores) / sizeof(stores[0]); i++)

@@ -26,7 +26,7 @@ struct aiops_detection_record {
 struct aiops_event_record {
     const char *resource_id;
     const char *metric_name;
-    int64_t start_ms;       /* ms since epoch */
+    int64_t start_ms; /* ms since epoch */
     int64_t end_ms;
     double duration_seconds;
     double max_score;
@@ -37,18 +37,18 @@ struct aiops_event_record {
 };
 
 struct aiops_store_stats {
-    uint64_t written;   /* rows committed */
-    uint64_t dropped;   /* rows dropped because the queue was full */
-    uint64_t failed;    /* rows lost to write errors */
-    uint64_t queued;    /* rows waiting now */
-    uint64_t batches;   /* transactions committed (each holds one batch of rows) */
+    uint64_t written; /* rows committed */
+    uint64_t dropped; /* rows dropped because the queue was full */
+    uint64_t failed;  /* rows lost to write errors */
+    uint64_t queued;  /* rows waiting now */
+    uint64_t batches; /* transactions committed (each holds one batch of rows) */
 };
 
 struct aiops_store;
 
 struct aiops_store_ops {
-    const char *scheme;  /* URL scheme this store serves ("sqlite") */
-    size_t size;         /* sizeof the implementation's struct */
+    const char *scheme; /* URL scheme this store serves ("sqlite") */
+    size_t size;        /* sizeof the implementation's struct */
     /* Opens url (schema created/migrated). Returns 0 or a negative AIOPS_E*, with errbuf. */
     int (*open)(struct aiops_store *s, const char *url, char *errbuf, size_t errlen);
     /* Writes everything queued, then releases all. */
@@ -65,8 +65,8 @@ struct aiops_store_ops {
 
 struct aiops_store {
     const struct aiops_store_ops *ops;
-    uint32_t batch_ms;    /* longest a queued row waits before it is written */
-    uint32_t queue_max;   /* rows queued at most */
+    uint32_t batch_ms;  /* longest a queued row waits before it is written */
+    uint32_t queue_max; /* rows queued at most */
 };
 
 /* Opens the store the URL names ("sqlite:///./aiops.db", "sqlite+aiosqlite:///...",

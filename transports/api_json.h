@@ -12,9 +12,9 @@
 #include "agent/detect.h"
 
 struct aiops_detect_limits {
-    uint32_t max_series;  /* 10 */
-    uint32_t min_points;  /* 10 */
-    uint32_t max_points;  /* per series */
+    uint32_t max_series;                        /* 10 */
+    uint32_t min_points;                        /* 10 */
+    uint32_t max_points;                        /* per series */
     const char *default_method;                 /* "isolation-forest" */
     enum aiops_sensitivity default_sensitivity; /* medium */
 };

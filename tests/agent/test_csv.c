@@ -96,9 +96,9 @@ Test(csv, reports_malformed_rows_with_their_line_and_goes_on)
                      "2014-02-30 07:15:00,1\n"
                      "2014-04-10 07:15:00,7\n");
     const char *reasons[] = {"value is not a finite number", "unparsable timestamp",
-                             "expected timestamp,value", "value is not a finite number",
+                             "expected timestamp,value",     "value is not a finite number",
                              "value is not a finite number", "value is not a finite number",
-                             "unterminated quoted field", "unparsable timestamp"};
+                             "unterminated quoted field",    "unparsable timestamp"};
     struct aiops_csv c;
     struct aiops_csv_row r;
     const char *why = NULL;
@@ -202,8 +202,8 @@ Test(csv, score_stream_writes_one_scored_row_per_good_row)
     for (int i = 0; i < 60; i++) {
         double v = i == 45 ? 90.0 : 10 + (i * 37 % 11) / 10.0;
 
-        at += (size_t)snprintf(in + at, sizeof(in) - at, "2014-04-10 %02d:%02d:00,%g\n",
-                               i / 60, i % 60, v);
+        at += (size_t)snprintf(in + at, sizeof(in) - at, "2014-04-10 %02d:%02d:00,%g\n", i / 60,
+                               i % 60, v);
         if (i == 20)
             at += (size_t)snprintf(in + at, sizeof(in) - at, "garbage\n");
     }

@@ -57,7 +57,7 @@ Test(detect, runs_a_method_over_every_series_and_groups_the_anomalies)
     struct aiops_detect_request req;
     struct aiops_detect_response resp;
     struct aiops_detector_params p;
-    const int spikes0[] = {40, 41, -1};       /* one event of two points */
+    const int spikes0[] = {40, 41, -1};         /* one event of two points */
     const int spikes2[] = {10, 60, 61, 62, -1}; /* two events, the second bigger */
 
     request(&req, "z-score", 3);
@@ -93,8 +93,8 @@ Test(detect, runs_a_method_over_every_series_and_groups_the_anomalies)
     for (size_t i = 0; i < resp.n_events; i++) {
         const struct aiops_group_event *e = &resp.events[i];
 
-        cr_assert(eq(dbl, e->priority, aiops_group_priority(e->max_score, e->anomaly_points,
-                                                             e->duration_seconds)));
+        cr_assert(eq(dbl, e->priority,
+                     aiops_group_priority(e->max_score, e->anomaly_points, e->duration_seconds)));
         if (i > 0)
             cr_assert(resp.events[i - 1].priority > e->priority);
     }
@@ -139,8 +139,8 @@ Test(detect, gives_the_same_verdicts_as_the_method_batch)
     add_series(&req, 80, spikes);
     aiops_detector_params_init(&p);
     cr_assert(eq(int, aiops_detect_run(&req, &p, 300, &resp), 0));
-    cr_assert(eq(int, aiops_detector_find("moving-average")->batch(&p, req.series[0].points, 80,
-                                                                  v), 0));
+    cr_assert(
+        eq(int, aiops_detector_find("moving-average")->batch(&p, req.series[0].points, 80, v), 0));
     for (size_t i = 0; i < 80; i++) {
         cr_assert(eq(int, resp.results[0].verdicts[i].is_anomaly, v[i].is_anomaly));
         cr_assert(eq(dbl, resp.results[0].verdicts[i].score, v[i].score));

@@ -17,7 +17,7 @@ static void fini(void)
 
 TestSuite(group, .fini = fini);
 
-#define T0 1767225600000 /* 2026-01-01T00:00:00Z in ms */
+#define T0   1767225600000 /* 2026-01-01T00:00:00Z in ms */
 #define MAXP 32
 
 /* A series built from (seconds after T0, value, score); score >= 0.5 marks an anomaly. */
@@ -34,8 +34,8 @@ static void add(struct fixture *f, double sec, double value, double score)
 
     cr_assert(i < MAXP);
     f->pts[i] = (struct aiops_point){.ts_ms = T0 + (int64_t)(sec * 1000), .value = value};
-    f->times[i] = (struct aiops_time){.ms = f->pts[i].ts_ms, .offset_minutes = 120,
-                                      .tz = AIOPS_TZ_OFFSET};
+    f->times[i] =
+        (struct aiops_time){.ms = f->pts[i].ts_ms, .offset_minutes = 120, .tz = AIOPS_TZ_OFFSET};
     f->v[i] = (struct aiops_verdict){.score = score, .is_anomaly = score >= 0.5};
 }
 
@@ -126,8 +126,8 @@ Test(group, peak_value_is_the_value_of_the_highest_scoring_point_first_on_ties)
 
     setup(&f);
     add(&f, 0, 100, 0.6);
-    add(&f, 60, 50, 0.9);   /* highest score, though not the highest value */
-    add(&f, 120, 70, 0.9);  /* tie: the first one stays */
+    add(&f, 60, 50, 0.9);  /* highest score, though not the highest value */
+    add(&f, 120, 70, 0.9); /* tie: the first one stays */
     add(&f, 180, 200, 0.7);
     cr_assert(eq(sz, group(&f, 300, &ev), 1));
     cr_assert(eq(dbl, ev[0].max_score, 0.9));

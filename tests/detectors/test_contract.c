@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define MAX_DETECTORS 16
-#define N 400
+#define N             400
 
 static void fini(void)
 {
@@ -59,14 +59,12 @@ static void check_verdicts(const char *name, const char *path, const struct aiop
     size_t flagged = 0;
 
     for (size_t i = 0; i < n; i++) {
-        cr_assert(v[i].score >= 0.0 && v[i].score <= 1.0, "%s %s: point %zu score %g", name,
-                  path, i, v[i].score);
+        cr_assert(v[i].score >= 0.0 && v[i].score <= 1.0, "%s %s: point %zu score %g", name, path,
+                  i, v[i].score);
         if (v[i].is_anomaly)
-            cr_assert(v[i].score >= 0.5, "%s %s: anomaly %zu scored %g", name, path, i,
-                      v[i].score);
+            cr_assert(v[i].score >= 0.5, "%s %s: anomaly %zu scored %g", name, path, i, v[i].score);
         else
-            cr_assert(v[i].score <= 0.5, "%s %s: normal %zu scored %g", name, path, i,
-                      v[i].score);
+            cr_assert(v[i].score <= 0.5, "%s %s: normal %zu scored %g", name, path, i, v[i].score);
         flagged += v[i].is_anomaly;
     }
     cr_assert(flagged > 0, "%s %s found none of the spikes", name, path);
@@ -90,8 +88,7 @@ ParameterizedTest(size_t *idx, contract, has_a_complete_ops_table_and_is_findabl
               strcmp(o->category, "advanced") == 0);
     cr_assert(o->best_for != NULL && o->best_for[0] != NULL);
     cr_assert(o->size >= sizeof(struct aiops_detector));
-    cr_assert(o->init && o->fini && o->update && o->batch && o->explain, "%s: empty slot",
-              o->name);
+    cr_assert(o->init && o->fini && o->update && o->batch && o->explain, "%s: empty slot", o->name);
 }
 
 ParameterizedTestParameters(contract, batch_gives_one_bounded_verdict_per_point)
@@ -140,8 +137,7 @@ ParameterizedTest(size_t *idx, contract, incremental_is_bounded_and_deterministi
     for (size_t i = 0; i < N; i++) {
         aiops_detector_update(a, &pts[i], &v[i]);
         aiops_detector_update(b, &pts[i], &w[i]);
-        cr_assert(eq(dbl, v[i].score, w[i].score), "%s: point %zu not deterministic", o->name,
-                  i);
+        cr_assert(eq(dbl, v[i].score, w[i].score), "%s: point %zu not deterministic", o->name, i);
     }
     cr_assert(eq(long, aiops_mem_live(), live), "%s: update allocated", o->name);
     check_verdicts(o->name, "incremental", v, N);

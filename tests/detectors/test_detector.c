@@ -100,8 +100,12 @@ Test(detector, sensitivity_names_round_trip_and_unknown_ones_are_rejected)
 
 Test(detector, explains_a_point_above_the_band_in_standard_deviations)
 {
-    struct aiops_verdict v = {.score = 0.9, .is_anomaly = true, .expected = 47.1,
-                              .lower = 40.2, .upper = 54.0, .statistic = 4.2149};
+    struct aiops_verdict v = {.score = 0.9,
+                              .is_anomaly = true,
+                              .expected = 47.1,
+                              .lower = 40.2,
+                              .upper = 54.0,
+                              .statistic = 4.2149};
     char buf[200];
 
     aiops_detector_explain_band(&v, 98.5, buf, sizeof(buf));
@@ -112,8 +116,12 @@ Test(detector, explains_a_point_above_the_band_in_standard_deviations)
 
 Test(detector, explains_a_point_below_the_band_and_a_break_from_a_constant)
 {
-    struct aiops_verdict v = {.score = 0.7, .is_anomaly = true, .expected = 10.0,
-                              .lower = 7.0, .upper = 13.0, .statistic = 3.5};
+    struct aiops_verdict v = {.score = 0.7,
+                              .is_anomaly = true,
+                              .expected = 10.0,
+                              .lower = 7.0,
+                              .upper = 13.0,
+                              .statistic = 3.5};
     char buf[200];
 
     aiops_detector_explain_band(&v, -0.5, buf, sizeof(buf));
@@ -148,10 +156,8 @@ Test(registry, finds_methods_by_name_and_alias_but_not_planned_or_unknown_ones)
 {
     cr_assert(eq(ptr, (void *)aiops_detector_find("z-score"), (void *)aiops_detector_at(0)));
     cr_assert(eq(ptr, (void *)aiops_detector_find("zscore"), (void *)aiops_detector_at(0)));
-    cr_assert(eq(ptr, (void *)aiops_detector_find("moving-average"),
-                 (void *)aiops_detector_at(1)));
-    cr_assert(eq(ptr, (void *)aiops_detector_find("moving_average"),
-                 (void *)aiops_detector_at(1)));
+    cr_assert(eq(ptr, (void *)aiops_detector_find("moving-average"), (void *)aiops_detector_at(1)));
+    cr_assert(eq(ptr, (void *)aiops_detector_find("moving_average"), (void *)aiops_detector_at(1)));
     cr_assert(eq(ptr, (void *)aiops_detector_find("isolation-forest"), NULL));
     cr_assert(eq(ptr, (void *)aiops_detector_find("Z-SCORE"), NULL));
     cr_assert(eq(ptr, (void *)aiops_detector_find(""), NULL));
@@ -161,7 +167,7 @@ Test(registry, finds_methods_by_name_and_alias_but_not_planned_or_unknown_ones)
 Test(registry, knows_which_contract_methods_are_planned)
 {
     const char *planned[] = {"isolation-forest", "lof", "prophet", "dtai-auto",
-                             "matrix-profile", "auto"};
+                             "matrix-profile",   "auto"};
 
     for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
         cr_assert(aiops_detector_is_planned(planned[i]), "%s", planned[i]);

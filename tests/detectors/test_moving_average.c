@@ -74,8 +74,7 @@ Test(moving_average, flags_a_spike_after_ten_quiet_points_that_the_old_window_hi
     cr_assert(v[10].score > 0.99);
     cr_assert(v[10].statistic > 30);
     for (size_t i = 0; i < 10; i++)
-        cr_assert(v[i].score == 0.0 && !v[i].is_anomaly && isnan(v[i].expected), "warm-up %zu",
-                  i);
+        cr_assert(v[i].score == 0.0 && !v[i].is_anomaly && isnan(v[i].expected), "warm-up %zu", i);
 }
 
 Test(moving_average, a_break_from_a_constant_window_scores_one_and_a_repeat_scores_zero)
@@ -105,8 +104,8 @@ Test(moving_average, flags_the_first_point_of_a_level_shift)
     uint64_t st = 8;
 
     for (size_t i = 0; i < 80; i++)
-        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = (i < 50 ? 10 : 20) +
-                                                                    noise(&st)};
+        pts[i] =
+            (struct aiops_point){.ts_ms = (int64_t)i, .value = (i < 50 ? 10 : 20) + noise(&st)};
     params(&p, 10);
     cr_assert(eq(int, aiops_moving_average_ops.batch(&p, pts, 80, v), 0));
     cr_assert(v[50].is_anomaly);

@@ -151,8 +151,8 @@ Test(zscore, higher_sensitivity_flags_a_superset_of_points)
         cr_assert(eq(int, aiops_zscore_ops.batch(&p, pts, N, v[s]), 0));
         count[s] = count_anomalies(v[s], N);
     }
-    cr_assert(count[AIOPS_SENSITIVITY_HIGH] > count[AIOPS_SENSITIVITY_LOW],
-              "high %zu low %zu", count[AIOPS_SENSITIVITY_HIGH], count[AIOPS_SENSITIVITY_LOW]);
+    cr_assert(count[AIOPS_SENSITIVITY_HIGH] > count[AIOPS_SENSITIVITY_LOW], "high %zu low %zu",
+              count[AIOPS_SENSITIVITY_HIGH], count[AIOPS_SENSITIVITY_LOW]);
     cr_assert(count[AIOPS_SENSITIVITY_LOW] > 0);
     for (size_t i = 0; i < N; i++) {
         if (v[AIOPS_SENSITIVITY_LOW][i].is_anomaly)

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/* `aiops-agent run`: the agent in the foreground. One libuv loop owns the HTTP server and the
+ * API; the store writes on its own thread. SIGINT/SIGTERM stop accepting, let requests in
+ * flight finish, flush the store and exit 0. */
+#include "agent/cli.h"
+#include "agent/err.h"
+#include "agent/log.h"
+#include "config/config.h"
+#include "storage/store.h"
+#include "transports/api.h"
+#include "transports/http.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <uv.h>
+
+/* Longest a shutdown waits for requests in flight before it closes their connections. */
+#define DRAIN_TIMEOUT_MS 10000
+
+struct agent {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t drain_timer;
+    struct aiops_http_server *http;
+    struct aiops_api *api;
+    bool stopping;
+};
+
+static void on_http_closed(void *arg)
+{
+    struct agent *a = arg;
+
+    a->http = NULL;
+    uv_close((uv_handle_t *)&a->drain_timer, NULL);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+
+    aiops_warn("agent", "requests still in flight after %d ms; closing their connections",
+               DRAIN_TIMEOUT_MS);
+    /* Work already on the thread pool still finishes: the loop runs until it has. */
+    if (a->http != NULL)
+        aiops_http_server_drop(a->http);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct agent *a = sig->data;
+
+    if (a->stopping)
+        return;
+    a->stopping = true;
+    aiops_info("agent", "received %s: draining requests in flight, then stopping",
+               signum == SIGINT ? "SIGINT" : "SIGTERM");
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_timer_start(&a->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
+    uv_unref((uv_handle_t *)&a->drain_timer);
+    aiops_http_server_close(a->http, on_http_closed, a);
+}
+
+static int serve(struct agent *a, const struct aiops_config *cfg, struct aiops_store *store)
+{
+    char host[64], errbuf[512];
+    int port, err;
+
+    err = aiops_config_listen_split(cfg->listen, host, sizeof(host), &port);
+    if (err < 0) {
+        aiops_error("agent", "http.listen: '%s' is not ADDR:PORT", cfg->listen);
+        return err;
+    }
+    err = aiops_api_create(&a->api, &a->loop, cfg, store, true);
+    if (err < 0) {
+        aiops_error("agent", "api: %s", aiops_strerror(err));
+        return err;
+    }
+    err = aiops_http_server_create(&a->http, &a->loop, host, port, cfg->max_body_bytes,
+                                   aiops_api_handle, a->api, errbuf, sizeof(errbuf));
+    if (err < 0) {
+        aiops_error("agent", "%s", errbuf);
+        goto err_destroy_api;
+    }
+    aiops_api_set_server(a->api, a->http);
+    uv_signal_init(&a->loop, &a->sigint);
+    uv_signal_init(&a->loop, &a->sigterm);
+    uv_timer_init(&a->loop, &a->drain_timer);
+    a->drain_timer.data = a;
+    a->sigint.data = a->sigterm.data = a;
+    uv_signal_start(&a->sigint, on_signal, SIGINT);
+    uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+    aiops_info("agent", "aiops-agent %s listening on http://%s%s%s:%d (store %s)", AIOPS_VERSION,
+               strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+               aiops_http_server_port(a->http), cfg->database_url);
+    uv_run(&a->loop, UV_RUN_DEFAULT);
+    aiops_api_set_server(a->api, NULL);
+    aiops_api_destroy(a->api);
+    return 0;
+err_destroy_api:
+    aiops_api_destroy(a->api);
+    return err;
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int aiops_cmd_run(int argc, char **argv)
+{
+    struct aiops_config cfg;
+    struct aiops_store *store = NULL;
+    struct agent a;
+    char errbuf[512];
+    int err, status = 1;
+
+    err = aiops_cli_load_config(&cfg, &argc, argv, errbuf, sizeof(errbuf));
+    if (err < 0) {
+        fprintf(stderr, "aiops-agent: %s\n", errbuf);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: aiops-agent run [--config FILE] [--listen ADDR:PORT] "
+                   "[--database-url URL]\n                       [--log-level L] "
+                   "[--log-format text|json] [--set KEY=VALUE]\n");
+            aiops_config_fini(&cfg);
+            return 0;
+        }
+        fprintf(stderr, "aiops-agent run: unexpected argument '%s' (see --help)\n", argv[i]);
+        aiops_config_fini(&cfg);
+        return 2;
+    }
+    err = aiops_store_open(&store, cfg.database_url, cfg.store_batch_ms, cfg.store_queue_max,
+                           errbuf, sizeof(errbuf));
+    if (err < 0) {
+        aiops_error("agent", "storage: %s", errbuf);
+        goto out_fini_config;
+    }
+    memset(&a, 0, sizeof(a));
+    err = uv_loop_init(&a.loop);
+    if (err < 0) {
+        aiops_error("agent", "event loop: %s", uv_strerror(err));
+        goto out_close_store;
+    }
+    if (serve(&a, &cfg, store) == 0)
+        status = 0;
+    /* Close whatever is left (handles of a failed start), then the loop itself. */
+    uv_walk(&a.loop, close_handle, NULL);
+    uv_run(&a.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&a.loop);
+out_close_store:
+    aiops_store_close(store); /* flushes the history queued by the last requests */
+    if (status == 0)
+        aiops_info("agent", "stopped cleanly");
+out_fini_config:
+    aiops_config_fini(&cfg);
+    return status;
+}

@@ -1,0 +1,728 @@
+/* SPDX-License-Identifier: MIT */
+/* The embedded SQLite store: append copies a row into a bounded ring of fixed slots and one
+ * writer thread commits what is waiting in one transaction per batch, so the HTTP path never
+ * waits on the disk. The tables are the old Python service's, adopted in place. */
+#include "storage/sqlite.h"
+
+#include "agent/err.h"
+#include "agent/log.h"
+#include "agent/mem.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+/* Bytes of a row's strings kept inside its slot; a longer row takes one heap block. */
+#define SLOT_TEXT 160
+/* How long a write waits for another process's lock (PRAGMA busy_timeout), in ms. */
+#define BUSY_TIMEOUT_MS 5000
+/* "YYYY-MM-DD HH:MM:SS.mmm" and its NUL, with room for years past 9999. */
+#define TIME_LEN 32
+/* Page cache as PRAGMA cache_size (negative: KiB). SQLite's 2 MiB default spills big batches
+ * to the WAL and reads them back; 16 MiB took bench_store from 63k to ~150k rows/s. */
+#define CACHE_KIB "-16384"
+/* Room for the SQLite error message a failed batch logs. */
+#define ERRMSG_LEN 256
+
+enum row_kind { ROW_DETECTION, ROW_EVENT };
+
+/* One queued row. Its string pointers point into text or heap, so it never moves. */
+struct slot {
+    union {
+        struct aiops_detection_record d;
+        struct aiops_event_record e;
+    } u;
+    char *heap;   /* owned; NULL when the strings fit in text */
+    uint8_t kind; /* enum row_kind */
+    char text[SLOT_TEXT];
+};
+
+struct sqlite_store {
+    struct aiops_store base;
+    sqlite3 *db; /* used by the writer thread only, once it runs */
+    sqlite3_stmt *insert_detection;
+    sqlite3_stmt *insert_event;
+    sqlite3_stmt *begin;
+    sqlite3_stmt *commit;
+    sqlite3_stmt *rollback;
+    char *path;         /* owned; the file (or ":memory:"), for messages */
+    struct slot *slots; /* owned; a ring of base.queue_max slots */
+    uv_thread_t writer;
+    uv_mutex_t lock;     /* guards every field below */
+    uv_cond_t wake;      /* the writer waits here for rows, a flush or stopping */
+    uv_cond_t done;      /* flushes wait here for `finished` to move */
+    size_t head;         /* oldest queued slot */
+    size_t count;        /* slots in use, the batch being written included */
+    uint64_t accepted;   /* rows ever queued */
+    uint64_t finished;   /* rows ever written or failed; accepted - finished == count */
+    uint64_t flush_upto; /* write at once, without waiting batch_ms, until finished gets here */
+    uint64_t written;
+    uint64_t dropped;
+    uint64_t failed;
+    uint64_t batches;
+    bool stopping; /* close was called: write what is left, then exit */
+    bool connected;
+};
+
+static const char *const schema_sql =
+    "CREATE TABLE IF NOT EXISTS detection_history ("
+    " id INTEGER PRIMARY KEY, resource_id TEXT, metric_name TEXT, method TEXT,"
+    " sensitivity TEXT, total_points INTEGER, anomaly_count INTEGER,"
+    " anomaly_percentage REAL, detection_time_ms REAL, created_at TIMESTAMP);"
+    "CREATE TABLE IF NOT EXISTS anomaly_events ("
+    " id INTEGER PRIMARY KEY, resource_id TEXT, metric_name TEXT, start_time TIMESTAMP,"
+    " end_time TIMESTAMP, duration_seconds REAL, max_score REAL, anomaly_points INTEGER,"
+    " peak_value REAL, priority REAL, created_at TIMESTAMP);"
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP);";
+
+static const char *const index_sql =
+    "CREATE INDEX IF NOT EXISTS ix_detection_history_resource_metric_created"
+    " ON detection_history (resource_id, metric_name, created_at);"
+    "CREATE INDEX IF NOT EXISTS ix_anomaly_events_resource_metric_created"
+    " ON anomaly_events (resource_id, metric_name, created_at);";
+
+/* Every column after id, so tables the Python service created get what they lack. */
+static const struct {
+    const char *table;
+    const char *column;
+    const char *decl;
+} columns[] = {
+    {"detection_history", "resource_id", "TEXT"},
+    {"detection_history", "metric_name", "TEXT"},
+    {"detection_history", "method", "TEXT"},
+    {"detection_history", "sensitivity", "TEXT"},
+    {"detection_history", "total_points", "INTEGER"},
+    {"detection_history", "anomaly_count", "INTEGER"},
+    {"detection_history", "anomaly_percentage", "REAL"},
+    {"detection_history", "detection_time_ms", "REAL"},
+    {"detection_history", "created_at", "TIMESTAMP"},
+    {"anomaly_events", "resource_id", "TEXT"},
+    {"anomaly_events", "metric_name", "TEXT"},
+    {"anomaly_events", "start_time", "TIMESTAMP"},
+    {"anomaly_events", "end_time", "TIMESTAMP"},
+    {"anomaly_events", "duration_seconds", "REAL"},
+    {"anomaly_events", "max_score", "REAL"},
+    {"anomaly_events", "anomaly_points", "INTEGER"},
+    {"anomaly_events", "peak_value", "REAL"},
+    {"anomaly_events", "priority", "REAL"},
+    {"anomaly_events", "created_at", "TIMESTAMP"},
+};
+
+static int from_sqlite(int rc)
+{
+    return rc == SQLITE_NOMEM ? AIOPS_ENOMEM : AIOPS_EIO;
+}
+
+/* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era;
+    unsigned doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* ms since epoch to "YYYY-MM-DD HH:MM:SS.mmm" UTC, the text SQLAlchemy's DateTime keeps in
+ * SQLite (to ms here). Returns the length. */
+static int format_time(int64_t ms, char out[TIME_LEN])
+{
+    int64_t secs = ms / 1000, msec = ms % 1000, days, rem, y;
+    unsigned m, d;
+
+    if (msec < 0) {
+        msec += 1000;
+        secs--;
+    }
+    days = secs / 86400;
+    rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    civil_from_days(days, &y, &m, &d);
+    return snprintf(out, TIME_LEN, "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%03d", y, m, d,
+                    (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)msec);
+}
+
+/* Splits the URL into the file SQLite opens: sqlite:///rel, sqlite:////abs, and ":memory:" for
+ * sqlite://, sqlite://:memory:, sqlite:///:memory:. The "+driver" was already ignored by the
+ * registry. Returns 0 or AIOPS_EINVAL with errbuf. */
+static int parse_url(const char *url, const char **path, char *errbuf, size_t errlen)
+{
+    const char *rest = strstr(url, "://");
+
+    if (rest == NULL) {
+        snprintf(errbuf, errlen, "sqlite: URL '%s' is not sqlite:///path", url);
+        return AIOPS_EINVAL;
+    }
+    rest += 3;
+    if (strchr(rest, '?') != NULL) {
+        snprintf(errbuf, errlen, "sqlite: URL '%s': query parameters are not supported", url);
+        return AIOPS_EINVAL;
+    }
+    if (*rest == '\0' || strcmp(rest, ":memory:") == 0) {
+        *path = ":memory:";
+        return 0;
+    }
+    if (*rest != '/') {
+        snprintf(errbuf, errlen,
+                 "sqlite: URL '%s' names a host; write sqlite:///relative.db or "
+                 "sqlite:////absolute.db",
+                 url);
+        return AIOPS_EINVAL;
+    }
+    rest++;
+    *path = *rest == '\0' ? ":memory:" : rest;
+    return 0;
+}
+
+/* Runs one statement that returns a single integer (a PRAGMA, a count). */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        *out = 0;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int has_column(sqlite3 *db, const char *table, const char *column, bool *out)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st,
+                            NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The schema version a database says it has: PRAGMA user_version, or the schema_version
+ * table when that says more. */
+static int read_version(sqlite3 *db, int64_t *out)
+{
+    int64_t pragma = 0, exists = 0, table = 0;
+    int rc;
+
+    rc = query_int(db, "PRAGMA user_version", &pragma);
+    if (rc == SQLITE_OK)
+        rc = query_int(db,
+                       "SELECT count(*) FROM sqlite_master"
+                       " WHERE type = 'table' AND name = 'schema_version'",
+                       &exists);
+    if (rc == SQLITE_OK && exists)
+        rc = query_int(db, "SELECT coalesce(max(version), 0) FROM schema_version", &table);
+    if (rc == SQLITE_OK)
+        *out = pragma > table ? pragma : table;
+    return rc;
+}
+
+/* Creates the tables, or adopts those the Python service left (adding missing columns), and
+ * stamps AIOPS_SQLITE_SCHEMA_VERSION, all in one transaction. A newer schema is refused. */
+static int migrate(struct sqlite_store *ss, char *errbuf, size_t errlen)
+{
+    sqlite3 *db = ss->db;
+    char sql[160], now[TIME_LEN];
+    int64_t version;
+    bool present;
+    int rc;
+
+    rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto err_report;
+    rc = read_version(db, &version);
+    if (rc != SQLITE_OK)
+        goto err_rollback;
+    if (version > AIOPS_SQLITE_SCHEMA_VERSION) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        snprintf(errbuf, errlen,
+                 "sqlite: database '%s' has schema version %" PRId64
+                 ", newer than the %d this build knows; upgrade aiops-agent or use another file",
+                 ss->path, version, AIOPS_SQLITE_SCHEMA_VERSION);
+        return AIOPS_EINVAL;
+    }
+    rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof(columns) / sizeof(columns[0]); i++) {
+        rc = has_column(db, columns[i].table, columns[i].column, &present);
+        if (rc != SQLITE_OK || present)
+            continue;
+        snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", columns[i].table,
+                 columns[i].column, columns[i].decl);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, index_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && version < AIOPS_SQLITE_SCHEMA_VERSION) {
+        format_time((int64_t)time(NULL) * 1000, now);
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO schema_version VALUES (%d, '%s'); PRAGMA user_version = %d",
+                 AIOPS_SQLITE_SCHEMA_VERSION, now, AIOPS_SQLITE_SCHEMA_VERSION);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK)
+        goto err_rollback;
+    rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto err_rollback;
+    return 0;
+err_rollback:
+    snprintf(errbuf, errlen, "sqlite: cannot set up the schema in '%s': %s", ss->path,
+             sqlite3_errmsg(db));
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return from_sqlite(rc);
+err_report:
+    snprintf(errbuf, errlen, "sqlite: cannot set up the schema in '%s': %s", ss->path,
+             sqlite3_errmsg(db));
+    return from_sqlite(rc);
+}
+
+static int prepare(struct sqlite_store *ss, char *errbuf, size_t errlen)
+{
+    static const char *const sql[] = {
+        "INSERT INTO detection_history (resource_id, metric_name, method, sensitivity,"
+        " total_points, anomaly_count, anomaly_percentage, detection_time_ms, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO anomaly_events (resource_id, metric_name, start_time, end_time,"
+        " duration_seconds, max_score, anomaly_points, peak_value, priority, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "BEGIN IMMEDIATE",
+        "COMMIT",
+        "ROLLBACK",
+    };
+    sqlite3_stmt **out[] = {&ss->insert_detection, &ss->insert_event, &ss->begin, &ss->commit,
+                            &ss->rollback};
+    int rc;
+
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        rc = sqlite3_prepare_v3(ss->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, out[i], NULL);
+        if (rc != SQLITE_OK) {
+            snprintf(errbuf, errlen, "sqlite: cannot prepare statements for '%s': %s", ss->path,
+                     sqlite3_errmsg(ss->db));
+            return from_sqlite(rc);
+        }
+    }
+    return 0;
+}
+
+static void finalize_all(struct sqlite_store *ss)
+{
+    sqlite3_finalize(ss->insert_detection);
+    sqlite3_finalize(ss->insert_event);
+    sqlite3_finalize(ss->begin);
+    sqlite3_finalize(ss->commit);
+    sqlite3_finalize(ss->rollback);
+}
+
+static void bind_text(sqlite3_stmt *st, int col, const char *s)
+{
+    if (s == NULL)
+        sqlite3_bind_null(st, col);
+    else
+        sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC); /* the slot outlives the step */
+}
+
+static void bind_time(sqlite3_stmt *st, int col, int64_t ms)
+{
+    char text[TIME_LEN];
+    int len = format_time(ms, text);
+
+    sqlite3_bind_text(st, col, text, len, SQLITE_TRANSIENT);
+}
+
+static int insert(struct sqlite_store *ss, const struct slot *sl)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sl->kind == ROW_DETECTION) {
+        const struct aiops_detection_record *r = &sl->u.d;
+
+        st = ss->insert_detection;
+        bind_text(st, 1, r->resource_id);
+        bind_text(st, 2, r->metric_name);
+        bind_text(st, 3, r->method);
+        bind_text(st, 4, r->sensitivity);
+        sqlite3_bind_int64(st, 5, r->total_points);
+        sqlite3_bind_int64(st, 6, r->anomaly_count);
+        sqlite3_bind_double(st, 7, r->anomaly_percentage);
+        sqlite3_bind_double(st, 8, r->detection_time_ms);
+        bind_time(st, 9, r->created_at_ms);
+    } else {
+        const struct aiops_event_record *r = &sl->u.e;
+
+        st = ss->insert_event;
+        bind_text(st, 1, r->resource_id);
+        bind_text(st, 2, r->metric_name);
+        bind_time(st, 3, r->start_ms);
+        bind_time(st, 4, r->end_ms);
+        sqlite3_bind_double(st, 5, r->duration_seconds);
+        sqlite3_bind_double(st, 6, r->max_score);
+        sqlite3_bind_int64(st, 7, r->anomaly_points);
+        sqlite3_bind_double(st, 8, r->peak_value);
+        sqlite3_bind_double(st, 9, r->priority);
+        bind_time(st, 10, r->created_at_ms);
+    }
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int run(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Writes slots [head, head + n) of the ring in one transaction. Writer thread only, without
+ * the lock: appends never touch these slots until `count` gives them back. On failure, why
+ * is copied into why[ERRMSG_LEN] before the rollback clears it. */
+static int write_batch(struct sqlite_store *ss, size_t head, size_t n, char *why)
+{
+    size_t max = ss->base.queue_max;
+    int rc;
+
+    rc = run(ss->begin);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
+        rc = insert(ss, &ss->slots[(head + i) % max]);
+    if (rc == SQLITE_OK)
+        rc = run(ss->commit);
+    if (rc != SQLITE_OK) {
+        snprintf(why, ERRMSG_LEN, "%s", sqlite3_errmsg(ss->db));
+        if (!sqlite3_get_autocommit(ss->db))
+            run(ss->rollback);
+    }
+    return rc;
+}
+
+static void writer_main(void *arg)
+{
+    struct sqlite_store *ss = arg;
+    uint64_t deadline = 0; /* uv_hrtime() by which waiting rows are written; 0: none wait */
+    size_t head, n, max = ss->base.queue_max;
+    char why[ERRMSG_LEN];
+    bool hurry;
+    int rc;
+
+    uv_mutex_lock(&ss->lock);
+    for (;;) {
+        n = ss->count;
+        if (n == 0) {
+            deadline = 0;
+            if (ss->stopping)
+                break;
+            uv_cond_wait(&ss->wake, &ss->lock);
+            continue;
+        }
+        hurry = ss->stopping || ss->flush_upto > ss->finished || n >= AIOPS_SQLITE_BATCH_ROWS;
+        if (!hurry) {
+            uint64_t now = uv_hrtime();
+
+            if (deadline == 0)
+                deadline = now + (uint64_t)ss->base.batch_ms * 1000000u;
+            if (now < deadline) {
+                (void)uv_cond_timedwait(&ss->wake, &ss->lock, deadline - now);
+                continue;
+            }
+        }
+        deadline = 0;
+        head = ss->head;
+        uv_mutex_unlock(&ss->lock);
+
+        rc = write_batch(ss, head, n, why);
+        if (rc != SQLITE_OK && ss->connected) /* only this thread changes connected now */
+            aiops_warn("store", "sqlite: writing %zu rows to '%s' failed: %s", n, ss->path, why);
+        else if (rc == SQLITE_OK && !ss->connected)
+            aiops_info("store", "sqlite: writes to '%s' work again", ss->path);
+        for (size_t i = 0; i < n; i++) {
+            struct slot *sl = &ss->slots[(head + i) % max];
+
+            aiops_free(sl->heap);
+            sl->heap = NULL;
+        }
+
+        uv_mutex_lock(&ss->lock);
+        ss->head = (head + n) % max;
+        ss->count -= n;
+        ss->finished += n;
+        if (rc == SQLITE_OK) {
+            ss->written += n;
+            ss->batches++;
+        } else {
+            ss->failed += n;
+        }
+        ss->connected = rc == SQLITE_OK;
+        uv_cond_broadcast(&ss->done);
+    }
+    uv_mutex_unlock(&ss->lock);
+}
+
+static int sqlite_open(struct aiops_store *s, const char *url, char *errbuf, size_t errlen)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    const char *path;
+    int rc, err;
+
+    err = parse_url(url, &path, errbuf, errlen);
+    if (err < 0)
+        return err;
+    ss->path = aiops_strdup(path);
+    if (ss->path == NULL) {
+        snprintf(errbuf, errlen, "sqlite: out of memory opening '%s'", path);
+        return AIOPS_ENOMEM;
+    }
+    rc = sqlite3_open_v2(path, &ss->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(ss->db, BUSY_TIMEOUT_MS);
+    /* WAL lets readers (dashboards, sqlite3) in while the writer commits; ":memory:" keeps
+     * its own journal and answers "memory". */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(ss->db,
+                          "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                          " PRAGMA cache_size = " CACHE_KIB,
+                          NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(errbuf, errlen, "sqlite: cannot open database '%s': %s", path,
+                 ss->db != NULL ? sqlite3_errmsg(ss->db) : sqlite3_errstr(rc));
+        err = from_sqlite(rc);
+        goto err_close_db;
+    }
+    err = migrate(ss, errbuf, errlen);
+    if (err < 0)
+        goto err_close_db;
+    err = prepare(ss, errbuf, errlen);
+    if (err < 0)
+        goto err_finalize;
+    ss->slots = aiops_calloc(s->queue_max, sizeof(*ss->slots));
+    if (ss->slots == NULL) {
+        snprintf(errbuf, errlen, "sqlite: out of memory for a queue of %" PRIu32 " rows",
+                 s->queue_max);
+        err = AIOPS_ENOMEM;
+        goto err_finalize;
+    }
+    err = uv_mutex_init(&ss->lock);
+    if (err < 0)
+        goto err_free_slots;
+    err = uv_cond_init(&ss->wake);
+    if (err < 0)
+        goto err_destroy_lock;
+    err = uv_cond_init(&ss->done);
+    if (err < 0)
+        goto err_destroy_wake;
+    ss->connected = true;
+    err = uv_thread_create(&ss->writer, writer_main, ss);
+    if (err < 0)
+        goto err_destroy_done;
+    return 0;
+err_destroy_done:
+    uv_cond_destroy(&ss->done);
+err_destroy_wake:
+    uv_cond_destroy(&ss->wake);
+err_destroy_lock:
+    uv_mutex_destroy(&ss->lock);
+err_free_slots:
+    /* only the uv_* calls reach here with nothing in errbuf yet */
+    snprintf(errbuf, errlen, "sqlite: cannot start the writer for '%s': %s", path,
+             uv_strerror(err));
+    aiops_free(ss->slots);
+err_finalize:
+    finalize_all(ss);
+err_close_db:
+    sqlite3_close(ss->db); /* also after a failed sqlite3_open_v2, which leaves a handle */
+    aiops_free(ss->path);
+    return err;
+}
+
+static void sqlite_close(struct aiops_store *s)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+
+    uv_mutex_lock(&ss->lock);
+    ss->stopping = true;
+    uv_cond_signal(&ss->wake);
+    uv_mutex_unlock(&ss->lock);
+    uv_thread_join(&ss->writer); /* it writes all that is queued before it returns */
+    assert(ss->count == 0);
+    uv_cond_destroy(&ss->done);
+    uv_cond_destroy(&ss->wake);
+    uv_mutex_destroy(&ss->lock);
+    aiops_free(ss->slots);
+    finalize_all(ss);
+    if (sqlite3_close(ss->db) != SQLITE_OK)
+        aiops_warn("store", "sqlite: closing '%s' failed: %s", ss->path, sqlite3_errmsg(ss->db));
+    aiops_free(ss->path);
+}
+
+/* Copies the n strings *fields point to into dst and points the fields at the copies. */
+static void copy_strings(char *dst, const char **const fields[], const size_t len[], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (*fields[i] == NULL)
+            continue;
+        memcpy(dst, *fields[i], len[i] + 1);
+        *fields[i] = dst;
+        dst += len[i] + 1;
+    }
+}
+
+/* Queues one row: rec is copied into the next free slot and the n strings its fields point
+ * to (fields index into rec) are copied after it. Cheap: one lock, no allocation unless the
+ * strings outgrow SLOT_TEXT. */
+static int enqueue(struct sqlite_store *ss, enum row_kind kind, const void *rec, size_t size,
+                   const size_t offsets[], size_t n)
+{
+    const char **fields[4];
+    size_t len[4], total = 0, max = ss->base.queue_max;
+    char *heap = NULL;
+    struct slot *sl;
+
+    assert(n <= 4);
+    for (size_t i = 0; i < n; i++) {
+        const char *str = *(const char *const *)((const char *)rec + offsets[i]);
+
+        len[i] = str != NULL ? strlen(str) : 0;
+        total += str != NULL ? len[i] + 1 : 0;
+    }
+    if (total > SLOT_TEXT) {
+        heap = aiops_malloc(total);
+        if (heap == NULL) {
+            uv_mutex_lock(&ss->lock);
+            ss->dropped++;
+            uv_mutex_unlock(&ss->lock);
+            return AIOPS_ENOMEM;
+        }
+    }
+
+    uv_mutex_lock(&ss->lock);
+    if (ss->count == max) {
+        ss->dropped++;
+        uv_mutex_unlock(&ss->lock);
+        aiops_free(heap);
+        return AIOPS_EBUSY;
+    }
+    sl = &ss->slots[(ss->head + ss->count) % max];
+    memcpy(&sl->u, rec, size);
+    sl->kind = (uint8_t)kind;
+    sl->heap = heap;
+    for (size_t i = 0; i < n; i++)
+        fields[i] = (const char **)((char *)&sl->u + offsets[i]);
+    copy_strings(heap != NULL ? heap : sl->text, fields, len, n);
+    ss->count++;
+    ss->accepted++;
+    /* Wake the writer to start its batch_ms clock, or to write a full batch now. */
+    if (ss->count == 1 || ss->count == AIOPS_SQLITE_BATCH_ROWS)
+        uv_cond_signal(&ss->wake);
+    uv_mutex_unlock(&ss->lock);
+    return 0;
+}
+
+static int sqlite_append_detection(struct aiops_store *s, const struct aiops_detection_record *r)
+{
+    static const size_t offsets[] = {
+        offsetof(struct aiops_detection_record, resource_id),
+        offsetof(struct aiops_detection_record, metric_name),
+        offsetof(struct aiops_detection_record, method),
+        offsetof(struct aiops_detection_record, sensitivity),
+    };
+
+    return enqueue((struct sqlite_store *)s, ROW_DETECTION, r, sizeof(*r), offsets, 4);
+}
+
+static int sqlite_append_event(struct aiops_store *s, const struct aiops_event_record *r)
+{
+    static const size_t offsets[] = {
+        offsetof(struct aiops_event_record, resource_id),
+        offsetof(struct aiops_event_record, metric_name),
+    };
+
+    return enqueue((struct sqlite_store *)s, ROW_EVENT, r, sizeof(*r), offsets, 2);
+}
+
+static int sqlite_flush(struct aiops_store *s)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    uint64_t target, failed_before;
+    int err;
+
+    uv_mutex_lock(&ss->lock);
+    target = ss->accepted;
+    failed_before = ss->failed;
+    if (ss->flush_upto < target)
+        ss->flush_upto = target;
+    uv_cond_signal(&ss->wake);
+    while (ss->finished < target)
+        uv_cond_wait(&ss->done, &ss->lock);
+    err = ss->failed > failed_before ? AIOPS_EIO : 0;
+    uv_mutex_unlock(&ss->lock);
+    return err;
+}
+
+static bool sqlite_is_connected(struct aiops_store *s)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    bool connected;
+
+    uv_mutex_lock(&ss->lock);
+    connected = ss->connected;
+    uv_mutex_unlock(&ss->lock);
+    return connected;
+}
+
+static void sqlite_stats(struct aiops_store *s, struct aiops_store_stats *out)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+
+    uv_mutex_lock(&ss->lock);
+    out->written = ss->written;
+    out->dropped = ss->dropped;
+    out->failed = ss->failed;
+    out->queued = ss->count;
+    out->batches = ss->batches;
+    uv_mutex_unlock(&ss->lock);
+}
+
+const struct aiops_store_ops aiops_sqlite_store_ops = {
+    .scheme = "sqlite",
+    .size = sizeof(struct sqlite_store),
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .append_detection = sqlite_append_detection,
+    .append_event = sqlite_append_event,
+    .flush = sqlite_flush,
+    .is_connected = sqlite_is_connected,
+    .stats = sqlite_stats,
+};

@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: MIT */
+/* The HTTP server's sockets: accepts connections on the loop, reads requests through the
+ * reader (http_reader.c), hands each to the handler and writes the answers back in order.
+ * A connection has at most one request with the handler; while it does, reading stops, so a
+ * pipelining client is served in order and buffers stay bounded. */
+#include "transports/http.h"
+
+#include "agent/err.h"
+#include "agent/log.h"
+#include "agent/mem.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#define READ_CHUNK 65536 /* bytes asked of the kernel per read */
+#define SWEEP_MS   5000  /* how often idle connections are looked for */
+
+struct conn {
+    uv_tcp_t tcp; /* first: the handle's data is the conn */
+    struct aiops_http_server *srv;
+    struct aiops_http_reader reader;
+    struct aiops_http_exchange x;
+    char *in; /* bytes read and not yet parsed */
+    size_t in_len, in_cap;
+    uint64_t last_active_ms; /* uv_now of the last read or answer */
+    bool busy;               /* x is with the handler */
+    bool processing;         /* inside process(): answers made now must not recurse */
+    bool last_request;       /* answered with Connection: close; read no more */
+    bool closing;            /* uv_close called */
+    bool closed;             /* its close callback ran */
+    bool reading;
+    struct conn *prev, *next; /* the server's list */
+};
+
+struct write_req {
+    uv_write_t req;
+    struct conn *c;
+    bool close_after;
+    struct aiops_buf out;
+};
+
+struct aiops_http_server {
+    uv_tcp_t listener;
+    uv_timer_t sweep;
+    uv_loop_t *loop;
+    uint64_t max_body;
+    aiops_http_handler_fn handler;
+    void *ctx;
+    struct conn *conns; /* open connections */
+    size_t n_conns;
+    int port;
+    bool stopping;
+    int open_handles; /* listener + sweep timer */
+    void (*on_closed)(void *arg);
+    void *on_closed_arg;
+};
+
+static void process(struct conn *c);
+static void maybe_finish_close(struct aiops_http_server *s);
+
+static void conn_free(struct conn *c)
+{
+    struct aiops_http_server *s = c->srv;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_conns--;
+    aiops_http_exchange_fini(&c->x);
+    aiops_free(c->in);
+    aiops_free(c);
+    maybe_finish_close(s);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+
+    c->closed = true;
+    /* The handler still holds x: respond() frees the conn when it answers. */
+    if (!c->busy)
+        conn_free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct conn *c = w->c;
+
+    if (status < 0 || w->close_after)
+        conn_close(c);
+    aiops_buf_fini(&w->out);
+    aiops_free(w);
+}
+
+/* Writes x's response; closes afterwards when the client or the server ends the connection. */
+static void send_response(struct conn *c)
+{
+    struct write_req *w;
+    uv_buf_t b;
+
+    if (c->closing)
+        return;
+    if (c->srv->stopping)
+        c->x.keep_alive = false;
+    w = aiops_calloc(1, sizeof(*w));
+    if (w == NULL) {
+        conn_close(c);
+        return;
+    }
+    w->c = c;
+    w->close_after = !c->x.keep_alive;
+    aiops_buf_init(&w->out);
+    if (aiops_http_response_write(&c->x, &w->out) < 0) {
+        aiops_buf_fini(&w->out);
+        aiops_free(w);
+        conn_close(c);
+        return;
+    }
+    b = uv_buf_init(w->out.data, (unsigned int)w->out.len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        aiops_buf_fini(&w->out);
+        aiops_free(w);
+        conn_close(c);
+    }
+}
+
+static void respond(struct aiops_http_exchange *x)
+{
+    struct conn *c = x->owner;
+    bool keep = x->keep_alive && !c->srv->stopping;
+
+    assert(c->busy);
+    c->busy = false;
+    if (c->closing) { /* the peer went away while the handler worked */
+        if (c->closed)
+            conn_free(c);
+        return;
+    }
+    send_response(c);
+    c->last_active_ms = uv_now(c->srv->loop);
+    if (!keep) {
+        c->last_request = true; /* on_write closes the connection */
+        return;
+    }
+    aiops_http_reader_next(&c->reader);
+    if (!c->processing)
+        process(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct conn *c = h->data;
+
+    (void)hint;
+    if (c->in_cap - c->in_len < READ_CHUNK) {
+        char *p = aiops_realloc(c->in, c->in_len + READ_CHUNK);
+
+        if (p == NULL) {
+            *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+            return;
+        }
+        c->in = p;
+        c->in_cap = c->in_len + READ_CHUNK;
+    }
+    *buf = uv_buf_init(c->in + c->in_len, (unsigned int)(c->in_cap - c->in_len));
+}
+
+static void stop_reading(struct conn *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = stream->data;
+
+    (void)buf;
+    if (nread < 0) {
+        conn_close(c); /* EOF or error; a request with the handler finishes first */
+        return;
+    }
+    c->in_len += (size_t)nread;
+    c->last_active_ms = uv_now(c->srv->loop);
+    process(c);
+}
+
+/* True while part of a request has arrived: a shutdown waits for the rest. */
+static bool is_mid_request(const struct conn *c)
+{
+    return c->reader.in_message || c->in_len > 0;
+}
+
+/* Parses what was read, one request at a time, until the input runs out or a request is
+ * with the handler. */
+static void process(struct conn *c)
+{
+    c->processing = true;
+    while (!c->busy && !c->closing && !c->last_request) {
+        enum aiops_http_read_status st;
+        size_t used;
+
+        if (c->in_len == 0)
+            break; /* never feed 0 bytes: http-parser takes that for end of stream */
+        st = aiops_http_reader_feed(&c->reader, c->in, c->in_len, &used);
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+        if (st == AIOPS_HTTP_READ_MORE)
+            break;
+        if (st == AIOPS_HTTP_READ_ERROR) {
+            c->in_len = 0;
+            c->last_request = true;
+            send_response(c); /* keep_alive is off: closes after the write */
+            break;
+        }
+        c->busy = true;
+        c->srv->handler(c->srv->ctx, &c->x); /* may answer at once (respond) or later */
+    }
+    c->processing = false;
+    if (c->closing || c->busy || c->last_request) {
+        stop_reading(c);
+    } else if (c->srv->stopping && !is_mid_request(c)) {
+        conn_close(c);
+    } else if (!c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->reading = true;
+        else
+            conn_close(c);
+    }
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct aiops_http_server *s = listener->data;
+    struct conn *c;
+
+    if (status < 0) {
+        aiops_warn("http", "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    c = aiops_calloc(1, sizeof(*c));
+    if (c == NULL)
+        goto err_reject;
+    if (uv_tcp_init(s->loop, &c->tcp) < 0) {
+        aiops_free(c);
+        goto err_reject;
+    }
+    c->tcp.data = c;
+    c->srv = s;
+    aiops_http_exchange_init(&c->x);
+    c->x.respond = respond;
+    c->x.owner = c;
+    aiops_http_reader_init(&c->reader, &c->x, s->max_body);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    c->last_active_ms = uv_now(s->loop);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    process(c);
+    return;
+err_reject : {
+    /* Accept and drop, so the pending connection does not wake us forever. */
+    uv_tcp_t *t = aiops_calloc(1, sizeof(*t));
+
+    aiops_warn("http", "out of memory: refusing a connection");
+    if (t != NULL && uv_tcp_init(s->loop, t) == 0) {
+        uv_accept(listener, (uv_stream_t *)t);
+        uv_close((uv_handle_t *)t, (uv_close_cb)aiops_free);
+    } else {
+        aiops_free(t);
+    }
+}
+}
+
+/* Closes connections that sat idle (no request in flight) for AIOPS_HTTP_IDLE_MS, so idle
+ * keep-alive clients and slow senders cannot hold sockets forever. */
+static void on_sweep(uv_timer_t *t)
+{
+    struct aiops_http_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+
+    for (struct conn *c = s->conns; c != NULL; c = c->next) {
+        if (!c->busy && now - c->last_active_ms >= AIOPS_HTTP_IDLE_MS)
+            conn_close(c);
+    }
+}
+
+int aiops_http_server_create(struct aiops_http_server **out, uv_loop_t *loop, const char *host,
+                             int port, uint64_t max_body, aiops_http_handler_fn handler, void *ctx,
+                             char *errbuf, size_t errlen)
+{
+    struct aiops_http_server *s;
+    struct sockaddr_storage addr;
+    int namelen = sizeof(addr);
+    int err;
+
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0) {
+        snprintf(errbuf, errlen, "http.listen: '%s' is not an IPv4 or IPv6 address", host);
+        return AIOPS_EINVAL;
+    }
+    s = aiops_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return AIOPS_ENOMEM;
+    }
+    s->loop = loop;
+    s->max_body = max_body;
+    s->handler = handler;
+    s->ctx = ctx;
+    err = uv_tcp_init(loop, &s->listener);
+    if (err < 0)
+        goto err_free_server;
+    s->listener.data = s;
+    s->open_handles = 1;
+    err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+    if (err == 0)
+        err = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+    if (err < 0) {
+        snprintf(errbuf, errlen, "http.listen: cannot listen on %s:%d: %s", host, port,
+                 uv_strerror(err));
+        goto err_close_listener;
+    }
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr, &namelen);
+    s->port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                               : ((struct sockaddr_in *)&addr)->sin_port);
+    uv_timer_init(loop, &s->sweep);
+    s->sweep.data = s;
+    s->open_handles++;
+    uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_unref((uv_handle_t *)&s->sweep);
+    *out = s;
+    return 0;
+err_close_listener:
+    /* The handle must be closed before its memory goes: run the loop until it is. */
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    aiops_free(s);
+    return err;
+err_free_server:
+    snprintf(errbuf, errlen, "http: %s", uv_strerror(err));
+    aiops_free(s);
+    return err;
+}
+
+int aiops_http_server_port(const struct aiops_http_server *s)
+{
+    return s->port;
+}
+
+size_t aiops_http_server_connections(const struct aiops_http_server *s)
+{
+    return s->n_conns;
+}
+
+static void maybe_finish_close(struct aiops_http_server *s)
+{
+    if (!s->stopping || s->open_handles > 0 || s->conns != NULL)
+        return;
+    if (s->on_closed)
+        s->on_closed(s->on_closed_arg);
+    aiops_free(s);
+}
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    struct aiops_http_server *s = h->data;
+
+    s->open_handles--;
+    maybe_finish_close(s);
+}
+
+void aiops_http_server_close(struct aiops_http_server *s, void (*on_closed)(void *arg), void *arg)
+{
+    struct conn *c, *next;
+
+    s->stopping = true;
+    s->on_closed = on_closed;
+    s->on_closed_arg = arg;
+    uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->sweep, on_server_handle_closed);
+    /* Idle connections go now; busy ones close after their answer is written. */
+    for (c = s->conns; c != NULL; c = next) {
+        next = c->next;
+        if (!c->busy && !is_mid_request(c))
+            conn_close(c);
+    }
+}
+
+void aiops_http_server_drop(struct aiops_http_server *s)
+{
+    struct conn *c, *next;
+
+    for (c = s->conns; c != NULL; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+}
