@@ -546,3 +546,19 @@ Test(api_json, frees_everything_when_an_allocation_fails)
     fail_loop("{\"series\":[{\"data\":[{\"value\":\"x\"}]}],\"method\":\"no\"}", AIOPS_EINVAL);
     fail_loop("{\"series\":[", AIOPS_EINVAL);
 }
+
+Test(api_json, reports_invalid_utf8_at_its_byte_offset)
+{
+    const char *bad[] = {"{\"series\":\"\xff\"}", "{\"series\":\"\xc0\xaf\"}",
+                         "{\"series\":\"\xed\xa0\x80\"}", "{\"series\":\"\xe2\x82\"}"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert(eq(int, decode_str(bad[i]), AIOPS_EINVAL), "case %zu", i);
+        expect_one("json_invalid", "[\"body\",11]");
+        aiops_buf_fini(&errs);
+    }
+    /* Well-formed multi-byte names pass: 2, 3 and 4 byte sequences. */
+    cr_assert(eq(int, decode_str("{\"series\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}"),
+                 AIOPS_EINVAL));
+    cr_assert(eq(ptr, strstr(errs.data, "json_invalid"), NULL), "%s", errs.data);
+}
