@@ -20,6 +20,7 @@ static void print_usage(FILE *f)
 {
     fputs("usage: aiops-agent replay --method M [--sensitivity low|medium|high] [--config FILE]\n"
           "                          [--set KEY=VALUE] FILE.csv\n"
+          "       aiops-agent replay --list-methods\n"
           "Scores a timestamp,value CSV (\"-\" for stdin) point by point and prints\n"
           "timestamp,value,anomaly_score,is_anomaly.\n",
           f);
@@ -78,6 +79,12 @@ int aiops_cmd_replay(int argc, char **argv)
                 fprintf(stderr, "aiops-agent replay: %s needs a value\n", argv[i]);
                 goto out_fini_config;
             }
+        } else if (!only_files && strcmp(argv[i], "--list-methods") == 0) {
+            /* One implemented method per line, for scripts such as bench/nab.sh. */
+            for (size_t m = 0; m < aiops_detector_count(); m++)
+                printf("%s\n", aiops_detector_at(m)->name);
+            status = 0;
+            goto out_fini_config;
         } else if (!only_files && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
             print_usage(stdout);
             status = 0;
