@@ -22,8 +22,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 agent_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 
-run_case() {  # name points method
-  python3 "$here/make_request.py" "$2" "$3" >"$work/body.json"
+run_case() {  # name points method [decimals]
+  python3 "$here/make_request.py" "$2" "$3" ${4:-} >"$work/body.json"
   cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -45,7 +45,8 @@ PY
 
 echo "detect API, wrk -t2 -c16 -d${secs}s, SQLite history on ($(nproc) cores)"
 run_case "README example, 10 points, z-score" 10 z-score
-run_case "1,000 points, z-score" 1000 z-score
-run_case "1,000 points, moving-average" 1000 moving-average
+run_case "1,000 points, z-score, 2 decimals" 1000 z-score 2
+run_case "1,000 points, z-score, 17 digits" 1000 z-score
+run_case "1,000 points, moving-average, 2 dec" 1000 moving-average 2
 rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from detection_history').fetchone()[0])" "$work/aiops.db" 2>/dev/null || echo "?")
 echo "detection_history rows written during the run: $rows"

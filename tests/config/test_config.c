@@ -733,26 +733,46 @@ Test(config, option_list_covers_every_row_in_markdown)
     }
 }
 
-Test(config, env_example_lists_every_variable)
+/* Reads a file of the repository (found from this file's path as CMake compiles it) into text. */
+static void read_repo_file(const char *name, char *text, size_t len)
 {
-    char line[512], text[16384] = "", path[512];
+    char line[512], path[512];
     const char *here = __FILE__, *tests = strstr(here, "tests/config/");
     FILE *f;
 
-    /* The repository root, from this file's path as CMake compiles it. */
     cr_assert(tests != NULL, "%s", here);
-    snprintf(path, sizeof(path), "%.*s.env.example", (int)(tests - here), here);
+    snprintf(path, sizeof(path), "%.*s%s", (int)(tests - here), here, name);
     f = fopen(path, "r");
-
-    cr_assert(f != NULL);
+    cr_assert(f != NULL, "%s", path);
+    text[0] = '\0';
     while (fgets(line, sizeof(line), f) != NULL)
-        strncat(text, line, sizeof(text) - strlen(text) - 1);
+        strncat(text, line, len - strlen(text) - 1);
     fclose(f);
+}
+
+Test(config, env_example_lists_every_variable)
+{
+    static char text[65536];
+
+    read_repo_file(".env.example", text, sizeof(text));
     for (size_t i = 0; i < aiops_config_n_options; i++) {
         char name[64];
 
         snprintf(name, sizeof(name), "%s=", aiops_config_options[i].env);
         cr_assert(not(eq(ptr, strstr(text, name), NULL)), "%s missing", name);
+    }
+}
+
+Test(config, readme_documents_every_option)
+{
+    static char text[131072];
+
+    read_repo_file("README.md", text, sizeof(text));
+    for (size_t i = 0; i < aiops_config_n_options; i++) {
+        char cell[96];
+
+        snprintf(cell, sizeof(cell), "| `%s` |", aiops_config_options[i].key);
+        cr_assert(not(eq(ptr, strstr(text, cell), NULL)), "README lacks %s", cell);
     }
 }
 

@@ -558,7 +558,7 @@ Test(api_json, reports_invalid_utf8_at_its_byte_offset)
         aiops_buf_fini(&errs);
     }
     /* Well-formed multi-byte names pass: 2, 3 and 4 byte sequences. */
-    cr_assert(eq(int, decode_str("{\"series\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}"),
-                 AIOPS_EINVAL));
+    cr_assert(
+        eq(int, decode_str("{\"series\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}"), AIOPS_EINVAL));
     cr_assert(eq(ptr, strstr(errs.data, "json_invalid"), NULL), "%s", errs.data);
 }
