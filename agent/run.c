@@ -11,6 +11,7 @@
 #include "transports/http.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
@@ -140,6 +141,14 @@ int aiops_cmd_run(int argc, char **argv)
     if (err < 0) {
         aiops_error("agent", "storage: %s", errbuf);
         goto out_fini_config;
+    }
+    /* Detection is CPU-bound: more pool threads than cores only adds preemption to the tail
+     * latency. Set before the pool starts (at the first offloaded request); a user's value wins. */
+    if (getenv("UV_THREADPOOL_SIZE") == NULL) {
+        char n[16];
+
+        snprintf(n, sizeof(n), "%u", uv_available_parallelism());
+        setenv("UV_THREADPOOL_SIZE", n, 0);
     }
     memset(&a, 0, sizeof(a));
     err = uv_loop_init(&a.loop);

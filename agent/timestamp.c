@@ -31,7 +31,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void aiops_time_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
     int64_t era;
     unsigned doe, yoe, doy, mp;
@@ -228,7 +228,7 @@ size_t aiops_time_format(const struct aiops_time *t, char *buf, size_t len)
         rem += MS_PER_DAY;
         days--;
     }
-    civil_from_days(days, &y, &mo, &d);
+    aiops_time_civil_from_days(days, &y, &mo, &d);
     sod = (unsigned)(rem / 1000);
     ms = (unsigned)(rem % 1000);
     p = put2(p, (unsigned)(y / 100));

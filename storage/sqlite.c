@@ -7,6 +7,7 @@
 #include "agent/err.h"
 #include "agent/log.h"
 #include "agent/mem.h"
+#include "agent/timestamp.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -118,23 +119,6 @@ static int from_sqlite(int rc)
     return rc == SQLITE_NOMEM ? AIOPS_ENOMEM : AIOPS_EIO;
 }
 
-/* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t era;
-    unsigned doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 /* ms since epoch to "YYYY-MM-DD HH:MM:SS.mmm" UTC, the text SQLAlchemy's DateTime keeps in
  * SQLite (to ms here). Returns the length. */
 static int format_time(int64_t ms, char out[TIME_LEN])
@@ -152,7 +136,7 @@ static int format_time(int64_t ms, char out[TIME_LEN])
         rem += 86400;
         days--;
     }
-    civil_from_days(days, &y, &m, &d);
+    aiops_time_civil_from_days(days, &y, &m, &d);
     return snprintf(out, TIME_LEN, "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%03d", y, m, d,
                     (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)msec);
 }
