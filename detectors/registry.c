@@ -2,6 +2,7 @@
 /* The list of detection methods: the ones this build implements, in GET /methods order, and
  * the ones of the API contract still to come (the detect API answers 501 for those). */
 #include "detectors/detector.h"
+#include "detectors/matrix_profile.h"
 #include "detectors/zscore.h"
 
 #include <string.h>
@@ -9,6 +10,7 @@
 static const struct aiops_detector_ops *const methods[] = {
     &aiops_zscore_ops,
     &aiops_moving_average_ops,
+    &aiops_matrix_profile_ops,
 };
 
 /* Other spellings accepted for an implemented method. */
@@ -19,6 +21,7 @@ static const struct {
     {"zscore", &aiops_zscore_ops},
     {"z_score", &aiops_zscore_ops},
     {"moving_average", &aiops_moving_average_ops},
+    {"matrix-profile", &aiops_matrix_profile_ops},
 };
 
 static const char *const iforest_best_for[] = {"high-dimensional or irregular metrics",
@@ -27,8 +30,6 @@ static const char *const lof_best_for[] = {"local density changes", "clustered n
                                            NULL};
 static const char *const prophet_best_for[] = {"daily and weekly seasonality",
                                                "trending business metrics", NULL};
-static const char *const dtai_best_for[] = {"unusual shapes (discords)", "periodic signals",
-                                            "long series", NULL};
 
 static const struct aiops_detector_ops planned[] = {
     {.name = "isolation-forest",
@@ -43,15 +44,10 @@ static const struct aiops_detector_ops planned[] = {
      .description = "Seasonal forecaster; flags points outside the forecast's interval.",
      .category = "ml",
      .best_for = prophet_best_for},
-    {.name = "dtai-auto",
-     .description = "Matrix profile discords: subsequences unlike any other (alias "
-                    "matrix-profile).",
-     .category = "advanced",
-     .best_for = dtai_best_for},
 };
 
 /* Names of the contract that are planned but are not entries of `planned`. */
-static const char *const planned_aliases[] = {"matrix-profile", "auto"};
+static const char *const planned_aliases[] = {"auto"};
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 

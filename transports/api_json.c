@@ -614,33 +614,9 @@ static void on_series_string(struct dec *d, int field, enum vkind k, const char 
         d->err = AIOPS_ENOMEM;
 }
 
-/* "'a', 'b' or 'c'" of every method name the API accepts. */
-static void method_choices(char *buf, size_t len)
-{
-    static const char *const planned_aliases[] = {"matrix-profile", "auto"};
-    const char *names[32];
-    size_t n = 0, used = 0;
-
-    for (size_t i = 0; i < aiops_detector_count() && n < 30; i++)
-        names[n++] = aiops_detector_at(i)->name;
-    for (size_t i = 0; i < aiops_detector_planned_count() && n < 30; i++)
-        names[n++] = aiops_detector_planned_at(i)->name;
-    for (size_t i = 0; i < 2; i++) {
-        if (aiops_detector_is_planned(planned_aliases[i]))
-            names[n++] = planned_aliases[i];
-    }
-    buf[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        int w = snprintf(buf + used, len - used, "%s'%s'",
-                         i == 0       ? ""
-                         : i + 1 == n ? " or "
-                                      : ", ",
-                         names[i]);
-        if (w < 0 || (size_t)w >= len - used)
-            break;
-        used += (size_t)w;
-    }
-}
+/* The methods of the API contract, as the old service's Literal listed them (and so its 422). */
+static const char method_choices[] = "'z-score', 'moving-average', 'isolation-forest', 'lof', "
+                                     "'prophet', 'dtai-auto', 'matrix-profile' or 'auto'";
 
 /* pydantic's enum error; choices hold nothing that needs escaping. */
 static void enum_error(struct dec *d, int field, const char *choices, enum vkind k, const char *s,
@@ -668,7 +644,6 @@ static void enum_error(struct dec *d, int field, const char *choices, enum vkind
 
 static void on_method(struct dec *d, enum vkind k, const char *s, size_t len)
 {
-    char choices[512];
     char *name;
 
     if (k == V_STRING && memchr(s, '\0', len) == NULL) {
@@ -685,8 +660,7 @@ static void on_method(struct dec *d, enum vkind k, const char *s, size_t len)
         }
         aiops_free(name);
     }
-    method_choices(choices, sizeof(choices));
-    enum_error(d, F_METHOD, choices, k, s, len);
+    enum_error(d, F_METHOD, method_choices, k, s, len);
 }
 
 static void on_sensitivity(struct dec *d, enum vkind k, const char *s, size_t len)
