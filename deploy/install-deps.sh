@@ -8,7 +8,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libuv1-dev libyajl-dev libhttp-parser-dev libsqlite3-dev
-            libyaml-dev libcurl4-openssl-dev)
+            libyaml-dev libcurl4-openssl-dev liblapacke-dev)
 test_pkgs=(libcriterion-dev clang libclang-rt-14-dev curl python3)
 dev_pkgs=(clang-format clang-tidy cppcheck gcovr wrk)
 

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* The list of detection methods: the ones this build implements, in GET /methods order, and
  * the ones of the API contract still to come (the detect API answers 501 for those). */
+#include "detectors/auto.h"
 #include "detectors/detector.h"
 #include "detectors/matrix_profile.h"
+#include "detectors/prophet.h"
 #include "detectors/zscore.h"
 
 #include <string.h>
 
 static const struct aiops_detector_ops *const methods[] = {
-    &aiops_zscore_ops,
-    &aiops_moving_average_ops,
-    &aiops_matrix_profile_ops,
+    &aiops_zscore_ops,         &aiops_moving_average_ops, &aiops_prophet_ops,
+    &aiops_matrix_profile_ops, &aiops_auto_ops,
 };
 
 /* Other spellings accepted for an implemented method. */
@@ -28,8 +29,6 @@ static const char *const iforest_best_for[] = {"high-dimensional or irregular me
                                                "unknown anomaly shapes", NULL};
 static const char *const lof_best_for[] = {"local density changes", "clustered normal behaviour",
                                            NULL};
-static const char *const prophet_best_for[] = {"daily and weekly seasonality",
-                                               "trending business metrics", NULL};
 
 static const struct aiops_detector_ops planned[] = {
     {.name = "isolation-forest",
@@ -40,14 +39,7 @@ static const struct aiops_detector_ops planned[] = {
      .description = "Local Outlier Factor: compares each point's density with its neighbours'.",
      .category = "ml",
      .best_for = lof_best_for},
-    {.name = "prophet",
-     .description = "Seasonal forecaster; flags points outside the forecast's interval.",
-     .category = "ml",
-     .best_for = prophet_best_for},
 };
-
-/* Names of the contract that are planned but are not entries of `planned`. */
-static const char *const planned_aliases[] = {"auto"};
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -82,10 +74,6 @@ bool aiops_detector_is_planned(const char *name)
         return false;
     for (size_t i = 0; i < COUNT_OF(planned); i++) {
         if (strcmp(planned[i].name, name) == 0)
-            return true;
-    }
-    for (size_t i = 0; i < COUNT_OF(planned_aliases); i++) {
-        if (strcmp(planned_aliases[i], name) == 0)
             return true;
     }
     return false;

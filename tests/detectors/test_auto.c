@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* The auto method: the strongest of its components' scores, one flag per anomaly, quiet on
+ * clean data. (tests/detectors/test_contract.c covers its ops table and allocation failures.) */
+#include "agent/mem.h"
+#include "detectors/auto.h"
+#include "detectors/matrix_profile.h"
+#include "detectors/prophet.h"
+#include "tests/support.h"
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <math.h>
+
+#define N 3000
+#define STEP_MS 300000 /* 5-minute samples, as the cloud metrics auto is tuned for */
+
+static struct aiops_point pts[N];
+static struct aiops_verdict got[N], part[N];
+
+static void fini(void)
+{
+    aiops_test_check_leaks();
+}
+
+TestSuite(auto_method, .fini = fini);
+
+/* A daily-seasonal series with deterministic noise; spike > 0 adds one at that index. */
+static void series(int spike)
+{
+    uint64_t s = 7;
+
+    for (int i = 0; i < N; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        pts[i].ts_ms = 1767225600000 + (int64_t)i * STEP_MS;
+        pts[i].value = 50 + 10 * sin(2 * M_PI * i / 288.0) + (double)(s >> 11) / 9.007e15;
+    }
+    if (spike > 0)
+        pts[spike].value += 60;
+}
+
+static int run(struct aiops_detector_params *p)
+{
+    struct aiops_detector *d;
+    int flags = 0;
+
+    cr_assert(eq(int, aiops_detector_create(&d, &aiops_auto_ops, p), 0));
+    for (int i = 0; i < N; i++) {
+        aiops_detector_update(d, &pts[i], &got[i]);
+        flags += got[i].is_anomaly;
+    }
+    aiops_detector_destroy(d);
+    return flags;
+}
+
+Test(auto_method, flags_a_spike_and_little_else)
+{
+    struct aiops_detector_params p;
+
+    aiops_detector_params_init(&p);
+    series(2000);
+    /* The one other flag allowed: just after the warm-up, before a day of history lets the
+     * forecaster model the daily cycle. */
+    cr_assert(le(int, run(&p), 2));
+    cr_assert(got[2000].is_anomaly);
+    for (int i = 1000; i < N; i++)
+        cr_assert(eq(int, got[i].is_anomaly, i == 2000), "at %d", i);
+}
+
+Test(auto_method, stays_quiet_on_clean_seasonal_data_at_medium)
+{
+    struct aiops_detector_params p;
+
+    aiops_detector_params_init(&p);
+    series(0);
+    cr_assert(le(int, run(&p), 2), "at most a flag or two in 3,000 clean points");
+}
+
+Test(auto_method, scores_at_least_as_high_as_each_component_outside_its_quiet_period)
+{
+    const struct aiops_detector_ops *parts[] = {&aiops_matrix_profile_ops, &aiops_prophet_ops};
+    struct aiops_detector_params p;
+
+    aiops_detector_params_init(&p);
+    series(2000);
+    run(&p);
+    for (size_t c = 0; c < 2; c++) {
+        struct aiops_detector *d;
+
+        cr_assert(eq(int, aiops_detector_create(&d, parts[c], &p), 0));
+        for (int i = 0; i < N; i++) {
+            aiops_detector_update(d, &pts[i], &part[i]);
+            if (i < 2000 || i > 2016) /* 2001..2016 are auto's refractory points */
+                cr_assert(ge(dbl, got[i].score, part[i].score), "%s at %d", parts[c]->name, i);
+        }
+        aiops_detector_destroy(d);
+    }
+}
+
+Test(auto_method, batch_flags_the_spike)
+{
+    struct aiops_detector_params p;
+
+    aiops_detector_params_init(&p);
+    series(2000);
+    cr_assert(eq(int, aiops_auto_ops.batch(&p, pts, N, got), 0));
+    cr_assert(got[2000].is_anomaly);
+    cr_assert(eq(long, aiops_mem_live(), 0));
+}
