@@ -30,9 +30,9 @@
 #define SEASONAL_RIDGE 1e-4
 #define TREND_RIDGE    1e-8
 
-#define MIN_HISTORY     640u   /* points: over two days of 5-minute samples */
-#define MAX_HISTORY     8192u  /* points: bounds state and refit cost */
-#define MIN_FIT         32u    /* points before the first fit (the warm-up) */
+#define MIN_HISTORY 640u  /* points: over two days of 5-minute samples */
+#define MAX_HISTORY 8192u /* points: bounds state and refit cost */
+#define MIN_FIT     32u   /* points before the first fit (the warm-up) */
 /* Points seen before anything is flagged: the first fits have no seasonality yet, and a new
  * series must not open with an alert storm (matches dtai-auto's warm-up). */
 #define FLAG_WARM_UP    256u

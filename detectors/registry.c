@@ -3,6 +3,7 @@
  * the ones of the API contract still to come (the detect API answers 501 for those). */
 #include "detectors/auto.h"
 #include "detectors/detector.h"
+#include "detectors/lof.h"
 #include "detectors/matrix_profile.h"
 #include "detectors/prophet.h"
 #include "detectors/zscore.h"
@@ -10,8 +11,10 @@
 #include <string.h>
 
 static const struct aiops_detector_ops *const methods[] = {
-    &aiops_zscore_ops,         &aiops_moving_average_ops, &aiops_prophet_ops,
-    &aiops_matrix_profile_ops, &aiops_auto_ops,
+    &aiops_zscore_ops,                                    /* statistical */
+    &aiops_moving_average_ops, &aiops_lof_ops,            /* ml */
+    &aiops_prophet_ops,        &aiops_matrix_profile_ops, /* advanced */
+    &aiops_auto_ops,
 };
 
 /* Other spellings accepted for an implemented method. */
@@ -27,18 +30,12 @@ static const struct {
 
 static const char *const iforest_best_for[] = {"high-dimensional or irregular metrics",
                                                "unknown anomaly shapes", NULL};
-static const char *const lof_best_for[] = {"local density changes", "clustered normal behaviour",
-                                           NULL};
 
 static const struct aiops_detector_ops planned[] = {
     {.name = "isolation-forest",
      .description = "Isolates anomalies with random partitioning trees.",
      .category = "ml",
      .best_for = iforest_best_for},
-    {.name = "lof",
-     .description = "Local Outlier Factor: compares each point's density with its neighbours'.",
-     .category = "ml",
-     .best_for = lof_best_for},
 };
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))

@@ -139,9 +139,9 @@ Test(api, answers_501_for_a_method_not_built_yet)
 {
     char body[4096];
 
-    detect_body(body, sizeof(body), "lof");
+    detect_body(body, sizeof(body), "isolation-forest");
     cr_assert(eq(int, call(HTTP_POST, "/api/v1/detect", body, NULL), 501));
-    cr_assert(body_has("'lof' is not implemented"), "%s", x.res.body.data);
+    cr_assert(body_has("'isolation-forest' is not implemented"), "%s", x.res.body.data);
     cr_assert(body_has("z-score"));
 }
 
