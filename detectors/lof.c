@@ -4,6 +4,7 @@
  * each new point against a sliding window with cached densities; batch computes exact LOF over
  * the whole series. Both calibrate LOF on the detector's own score distribution. */
 #include "detectors/lof.h"
+#include "detectors/robust.h"
 
 #include "agent/err.h"
 #include "agent/mem.h"
@@ -29,8 +30,8 @@
 #define LOF_AVG          6u   /* log-LOFs averaged into the statistic (30 min of 5-min data) */
 #define LOF_MIN_SD       0.15 /* floor of the log-LOF standard deviation (a constant history) */
 #define LOF_BATCH_MIN_SD 0.2  /* the same floor for batch, whose MAD ignores the tail */
-#define MAD_TO_SD        1.4826
-#define MEAN_AD_TO_SD    1.2533
+
+#define MEAN_AD_TO_SD 1.2533
 
 #define NONE UINT32_MAX
 
@@ -102,35 +103,6 @@ static void push_prev(double *prev, uint32_t *nprev, double x)
         (*nprev)++;
 }
 
-/* The k-th smallest of a[0..n-1] (k < n); reorders a. Wirth's selection. */
-static double select_kth(double *a, size_t n, size_t k)
-{
-    long lo = 0, hi = (long)n - 1, kk = (long)k;
-
-    while (lo < hi) {
-        double pivot = a[kk];
-        long i = lo, j = hi;
-
-        do {
-            while (a[i] < pivot)
-                i++;
-            while (pivot < a[j])
-                j--;
-            if (i <= j) {
-                double t = a[i];
-
-                a[i++] = a[j];
-                a[j--] = t;
-            }
-        } while (i <= j);
-        if (j < kk)
-            lo = i;
-        if (kk < i)
-            hi = j;
-    }
-    return a[kk];
-}
-
 /* Robust spread of column f of rows[0..n-1] (stride LOF_DIM): 1.4826 MAD, else 1.2533 mean
  * absolute deviation, else a millionth of the column's magnitude (a constant column). */
 static double spread(const double *rows, size_t n, uint32_t f, double *scratch)
@@ -139,12 +111,12 @@ static double spread(const double *rows, size_t n, uint32_t f, double *scratch)
 
     for (size_t i = 0; i < n; i++)
         scratch[i] = rows[i * LOF_DIM + f];
-    med = select_kth(scratch, n, n / 2);
+    med = aiops_select_kth(scratch, n, n / 2);
     for (size_t i = 0; i < n; i++) {
         scratch[i] = fabs(rows[i * LOF_DIM + f] - med);
         mean_ad += scratch[i];
     }
-    mad = select_kth(scratch, n, n / 2) * MAD_TO_SD;
+    mad = aiops_select_kth(scratch, n, n / 2) * AIOPS_MAD_TO_SD;
     if (mad > 0.0)
         return mad;
     mean_ad = mean_ad / (double)n * MEAN_AD_TO_SD;
@@ -535,10 +507,10 @@ static int lof_batch(const struct aiops_detector_params *params, const struct ai
     /* Robust centre and spread: the series holds its anomalies, which must not widen them. */
     for (uint32_t i = 0; i < m; i++)
         kdist[i] = lz[i];
-    mean = select_kth(kdist, m, m / 2);
+    mean = aiops_select_kth(kdist, m, m / 2);
     for (uint32_t i = 0; i < m; i++)
         kdist[i] = fabs(lz[i] - mean);
-    sd = select_kth(kdist, m, m / 2) * MAD_TO_SD;
+    sd = aiops_select_kth(kdist, m, m / 2) * AIOPS_MAD_TO_SD;
     for (uint32_t i = 0; i < m; i++) {
         struct aiops_verdict *v = &out[at[i]];
         uint32_t from = i + 1 >= LOF_AVG ? i + 1 - LOF_AVG : 0;

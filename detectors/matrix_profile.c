@@ -4,6 +4,7 @@
  * scored by how far each subsequence is from its nearest neighbour. The contract, the choice of
  * distance and the calibration are in matrix_profile.h. */
 #include "detectors/matrix_profile.h"
+#include "detectors/robust.h"
 
 #include "agent/err.h"
 #include "agent/mem.h"
@@ -356,20 +357,6 @@ static void mp_update(struct aiops_detector *d, const struct aiops_point *p,
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* Median of v[0..n), n > 0; sorts v. */
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
 /* The whole series: non-finite values are carried forward from the nearest finite one (and
  * left unscored). Point p scores the two-sided profile of the subsequence ending at p against
  * the profile's median and MAD (x 1.4826, the normal-consistent scale), with the same refractory
@@ -409,10 +396,10 @@ static int mp_batch(const struct aiops_detector_params *params, const struct aio
         goto out_free_x;
     for (size_t s = 0; s < ns; s++)
         work[s] = full[s];
-    med = median(work, ns);
+    med = aiops_median(work, ns);
     for (size_t s = 0; s < ns; s++)
         work[s] = fabs(full[s] - med);
-    mad = 1.4826 * median(work, ns);
+    mad = AIOPS_MAD_TO_SD * aiops_median(work, ns);
     for (size_t i = m - 1; i < n; i++) {
         if (!isfinite(pts[i].value))
             continue;

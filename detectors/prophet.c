@@ -3,6 +3,7 @@
  * normal equations with ridge penalties solved by LAPACKE_dposv_work, one-step-ahead
  * residuals scaled by their MAD. Both paths share the model and the fit. */
 #include "detectors/prophet.h"
+#include "detectors/robust.h"
 
 #include "agent/err.h"
 #include "agent/mem.h"
@@ -36,15 +37,15 @@
 /* Points seen before anything is flagged: the first fits have no seasonality yet, and a new
  * series must not open with an alert storm (matches dtai-auto's warm-up). */
 #define FLAG_WARM_UP    256u
-#define MIN_REFIT_EVERY 32u    /* points between refits, at least */
-#define RESIDUALS       1024u  /* one-step-ahead residuals behind the scale */
-#define MIN_RESIDUALS   16u    /* below this many, the scale comes from the in-sample fit */
-#define REFRACTORY      144u   /* points of raised threshold after a flag (12 h at 5 minutes) */
-#define REFRACTORY_THR  2.0    /* multiplies the threshold during the refractory period */
-#define HUBER_C         2.0    /* residuals beyond HUBER_C scales get weight HUBER_C / z */
-#define MAD_TO_SIGMA    1.4826 /* MAD of a normal distribution -> its standard deviation */
-#define TAIL_Q          0.99   /* the tail quantile of |residual| that also bounds the scale */
-#define TAIL_Z          2.576  /* ... and the normal quantile it corresponds to */
+#define MIN_REFIT_EVERY 32u   /* points between refits, at least */
+#define RESIDUALS       1024u /* one-step-ahead residuals behind the scale */
+#define MIN_RESIDUALS   16u   /* below this many, the scale comes from the in-sample fit */
+#define REFRACTORY      144u  /* points of raised threshold after a flag (12 h at 5 minutes) */
+#define REFRACTORY_THR  2.0   /* multiplies the threshold during the refractory period */
+#define HUBER_C         2.0   /* residuals beyond HUBER_C scales get weight HUBER_C / z */
+
+#define TAIL_Q 0.99  /* the tail quantile of |residual| that also bounds the scale */
+#define TAIL_Z 2.576 /* ... and the normal quantile it corresponds to */
 
 /* A fitted model: how to turn a timestamp into a design row, and the coefficients. */
 struct model {
@@ -212,63 +213,23 @@ static int eq_solve(struct normal_eq *eq, struct model *m, double total_w)
 
 /* ---- robust statistics ---- */
 
-/* The k-th smallest of a[0..n-1] (k < n), reordering a around it (Wirth's selection). */
-static double select_kth(double *a, size_t n, size_t k)
-{
-    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, kk = (ptrdiff_t)k;
-
-    while (lo < hi) {
-        double pivot = a[kk];
-        ptrdiff_t i = lo, j = hi;
-
-        do {
-            while (a[i] < pivot)
-                i++;
-            while (pivot < a[j])
-                j--;
-            if (i <= j) {
-                double t = a[i];
-
-                a[i] = a[j];
-                a[j] = t;
-                i++;
-                j--;
-            }
-        } while (i <= j);
-        if (j < kk)
-            lo = i;
-        if (kk < i)
-            hi = j;
-    }
-    return a[kk];
-}
-
-static double median(double *a, size_t n)
-{
-    double hi = select_kth(a, n, n / 2);
-
-    if (n % 2 == 1)
-        return hi;
-    return 0.5 * (hi + select_kth(a, n / 2, n / 2 - 1));
-}
-
 /* A robust standard deviation of a[0..n-1] around 0 (n > 0), reordering a: 1.4826 * the median
  * of |a| about its median, or 1.2533 * the mean absolute deviation when over half the values
  * are equal (quantised metrics), or 0 for a constant sample. */
 static double robust_scale(double *a, size_t n)
 {
-    double med = median(a, n), mad, tail, mean_ad = 0.0;
+    double med = aiops_median(a, n), mad, tail, mean_ad = 0.0;
 
     for (size_t i = 0; i < n; i++) {
         a[i] = fabs(a[i] - med);
         mean_ad += a[i];
     }
-    mad = median(a, n);
-    tail = select_kth(a, n, (size_t)(TAIL_Q * (double)(n - 1))) / TAIL_Z;
-    if (tail > MAD_TO_SIGMA * mad)
+    mad = aiops_median(a, n);
+    tail = aiops_select_kth(a, n, (size_t)(TAIL_Q * (double)(n - 1))) / TAIL_Z;
+    if (tail > AIOPS_MAD_TO_SD * mad)
         return tail;
     if (mad > 0.0)
-        return MAD_TO_SIGMA * mad;
+        return AIOPS_MAD_TO_SD * mad;
     return 1.2533 * mean_ad / (double)n; /* sqrt(pi / 2): mean |x| -> sigma for a normal */
 }
 
