@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The matrix-profile detector ("dtai-auto", alias "matrix-profile"): a point is anomalous when the
  * subsequence of AIOPS_MP_M points ending at it is unlike every other one (a discord, Yeh et al.
- * 2016). Batch computes the exact matrix profile (STOMP, Zhu et al. 2016, with SCAMP's centred
- * update); the incremental path keeps the LEFT matrix profile (STAMPI): each new subsequence
- * against every earlier one in the last max(params.window, AIOPS_MP_MIN_HISTORY) points, O(that)
- * per point. Exclusion zone m/2.
+ * 2016). Batch computes the exact matrix profile (STOMP, Zhu et al. 2016: raw squared distances
+ * carried along each diagonal in O(1), summed afresh every 64 rows to bound rounding drift;
+ * z-normalised ones with SCAMP's centred update); the incremental path keeps the LEFT matrix
+ * profile (STAMPI): each new subsequence against every earlier one in the last max(params.window,
+ * AIOPS_MP_MIN_HISTORY) points, O(that) per point. Exclusion zone m/2.
  *
  * Distance: the detector scores the non-normalised Euclidean distance (STUMPY's "aamp"); the
  * z-normalised one (AIOPS_MP_ZNORM) ignores level and amplitude, so it misses the level shifts
