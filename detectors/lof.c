@@ -30,6 +30,8 @@
 #define LOF_AVG          6u   /* log-LOFs averaged into the statistic (30 min of 5-min data) */
 #define LOF_MIN_SD       0.15 /* floor of the log-LOF standard deviation (a constant history) */
 #define LOF_BATCH_MIN_SD 0.2  /* the same floor for batch, whose MAD ignores the tail */
+#define LOF_BLOCK        8u   /* distances tested at once against a bound */
+#define LOF_HINT_SLACK   1.25 /* squared bound over a hinted k-distance: ~1.7 k candidates in 5-D */
 
 #define MEAN_AD_TO_SD 1.2533
 
@@ -54,10 +56,11 @@ struct lof {
     uint32_t nrecent;          /* log-LOFs scored so far (recent[nrecent % LOF_AVG] is next) */
     double scale[LOF_DIM];     /* robust spread of each feature, > 0 */
     double *raw;               /* owned, cap * LOF_DIM unscaled features */
-    double *feat;              /* owned, cap * LOF_DIM features / scale */
+    double *feat;              /* owned, LOF_DIM columns of cap features / scale (feature f of
+                                * slot i at f * cap + i), so a scan of the window vectorises */
     double *kdist;             /* owned, cap k-distances */
     double *lrd;               /* owned, cap local reachability densities */
-    double *scratch;           /* owned, cap doubles for medians */
+    double *scratch;           /* owned, cap doubles for medians and squared distances */
     struct aiops_rolling hist; /* log-LOF of the latest scores */
 };
 
@@ -142,7 +145,7 @@ static inline void offer(struct knn *nn, uint32_t k, uint32_t i, double d2)
 {
     uint32_t j;
 
-    if (nn->n == k && d2 >= nn->d2[k - 1])
+    if (k == 0 || (nn->n == k && d2 >= nn->d2[k - 1])) /* k >= 1, but the analyser can't know */
         return;
     j = nn->n < k ? nn->n++ : k - 1;
     while (j > 0 && nn->d2[j - 1] > d2) {
@@ -154,16 +157,90 @@ static inline void offer(struct knn *nn, uint32_t k, uint32_t i, double d2)
     nn->idx[j] = i;
 }
 
-/* The k nearest held points to q, leaving out slots skip_a and skip_b. */
-static void window_knn(const struct lof *l, const double *q, uint32_t skip_a, uint32_t skip_b,
-                       struct knn *nn)
+/* Squared distances from q to the first n slots of the columns col (stride cap) into d2,
+ * summed in feature order as dist2() does, so both give the same bits. */
+static void column_dist2(const double *restrict col, size_t cap, uint32_t n,
+                         const double *restrict q, double *restrict d2)
 {
+    const double *c0 = col, *c1 = c0 + cap, *c2 = c1 + cap, *c3 = c2 + cap, *c4 = c3 + cap;
+
+    for (uint32_t i = 0; i < n; i++) {
+        double a = q[0] - c0[i], b = q[1] - c1[i], c = q[2] - c2[i], d = q[3] - c3[i];
+        double e = q[4] - c4[i];
+
+        d2[i] = a * a + b * b + c * c + d * d + e * e;
+    }
+}
+
+static inline double min2(double a, double b)
+{
+    return a < b ? a : b;
+}
+
+/* The least of LOF_BLOCK distances, as a tree of independent minimums (a chain would wait on
+ * each one). min2() may drop a NaN, but distances are NaN only once a feature overflows
+ * (values near DBL_MAX), where the neighbour lists were arbitrary before too. */
+static inline double block_min(const double *d)
+{
+    static_assert(LOF_BLOCK == 8, "block_min spells out the block");
+    return min2(min2(min2(d[0], d[1]), min2(d[2], d[3])), min2(min2(d[4], d[5]), min2(d[6], d[7])));
+}
+
+/* Offers the slots within squared distance bound (in slot order) and returns how many there
+ * were, skip_a and skip_b left out. When that is at least k, the k-th distance is within the
+ * bound, so nn holds exactly the k nearest, as a full scan would find them. */
+static uint32_t offer_within(const struct lof *l, const double *d2, double bound, uint32_t skip_a,
+                             uint32_t skip_b, struct knn *nn)
+{
+    uint32_t offered = 0, n = l->count;
+
+    nn->n = 0;
+    for (uint32_t b = 0; b < n; b += LOF_BLOCK) {
+        uint32_t end = n - b < LOF_BLOCK ? n : b + LOF_BLOCK;
+
+        if (end - b == LOF_BLOCK && block_min(d2 + b) > bound) /* most blocks */
+            continue;
+        for (uint32_t i = b; i < end; i++) {
+            if (d2[i] <= bound && i != skip_a && i != skip_b) {
+                offer(nn, l->k, i, d2[i]);
+                offered++;
+            }
+        }
+    }
+    return offered;
+}
+
+/* The k nearest held points to q, leaving out slots skip_a and skip_b; ties go to the lower
+ * slot. All distances first (a vectorised pass over the columns). hint is a guess of the
+ * k-distance (a cached one, 0 for none): inserting every point that beats the k-th so far
+ * into the sorted list costs more than the distances, so only the points within the hint
+ * (with slack) are offered; if fewer than k are, a wider bound, then every point. Uses
+ * l->scratch. */
+static void window_knn(const struct lof *l, const double *q, uint32_t skip_a, uint32_t skip_b,
+                       double hint, struct knn *nn)
+{
+    const double *d2 = l->scratch;
+    double bound = hint * hint * LOF_HINT_SLACK;
+
+    static_assert(LOF_DIM == 5, "column_dist2 spells out the features");
+    column_dist2(l->feat, l->cap, l->count, q, l->scratch);
+    if (bound > 0.0 && isfinite(bound)) {
+        if (offer_within(l, d2, bound, skip_a, skip_b, nn) >= l->k ||
+            offer_within(l, d2, bound * 4.0, skip_a, skip_b, nn) >= l->k)
+            return;
+    }
     nn->n = 0;
     for (uint32_t i = 0; i < l->count; i++) {
-        if (i == skip_a || i == skip_b)
-            continue;
-        offer(nn, l->k, i, dist2(q, l->feat + (size_t)i * LOF_DIM));
+        if (i != skip_a && i != skip_b)
+            offer(nn, l->k, i, d2[i]);
     }
+}
+
+/* The scaled features of held slot s, gathered from the columns. */
+static void slot_features(const struct lof *l, uint32_t s, double *q)
+{
+    for (uint32_t f = 0; f < LOF_DIM; f++)
+        q[f] = l->feat[(size_t)f * l->cap + s];
 }
 
 /* Local reachability density of a point with neighbours nn, given their k-distances. */
@@ -190,7 +267,10 @@ static void refresh_slot(struct lof *l, uint32_t s)
 {
     struct knn nn;
 
-    window_knn(l, l->feat + (size_t)s * LOF_DIM, s, NONE, &nn);
+    double q[LOF_DIM];
+
+    slot_features(l, s, q);
+    window_knn(l, q, s, NONE, l->kdist[s], &nn);
     if (nn.n == 0)
         return;
     l->kdist[s] = sqrt(nn.d2[nn.n - 1]);
@@ -201,7 +281,7 @@ static void refresh_slot(struct lof *l, uint32_t s)
  * every held point and recomputes every k-distance, then every density. O(count^2). */
 static void check_scale(struct lof *l, bool force)
 {
-    double s[LOF_DIM];
+    double s[LOF_DIM], q[LOF_DIM];
     bool moved = force;
 
     for (uint32_t f = 0; f < LOF_DIM; f++) {
@@ -213,18 +293,22 @@ static void check_scale(struct lof *l, bool force)
     if (!moved)
         return;
     memcpy(l->scale, s, sizeof(s));
-    for (size_t i = 0; i < (size_t)l->count * LOF_DIM; i++)
-        l->feat[i] = l->raw[i] / l->scale[i % LOF_DIM];
+    for (uint32_t i = 0; i < l->count; i++) {
+        for (uint32_t f = 0; f < LOF_DIM; f++)
+            l->feat[(size_t)f * l->cap + i] = l->raw[(size_t)i * LOF_DIM + f] / l->scale[f];
+    }
     for (uint32_t i = 0; i < l->count; i++) {
         struct knn nn;
 
-        window_knn(l, l->feat + (size_t)i * LOF_DIM, i, NONE, &nn);
+        slot_features(l, i, q);
+        window_knn(l, q, i, NONE, l->kdist[i], &nn); /* the k-distance before the rescale */
         l->kdist[i] = nn.n > 0 ? sqrt(nn.d2[nn.n - 1]) : 0.0;
     }
     for (uint32_t i = 0; i < l->count; i++) {
         struct knn nn;
 
-        window_knn(l, l->feat + (size_t)i * LOF_DIM, i, NONE, &nn);
+        slot_features(l, i, q);
+        window_knn(l, q, i, NONE, l->kdist[i], &nn);
         l->lrd[i] = nn.n > 0 ? reach_density(&nn, l->kdist) : 1.0 / LOF_REACH_FLOOR;
     }
     l->scaled = true;
@@ -346,7 +430,8 @@ static void lof_update(struct aiops_detector *d, const struct aiops_point *p,
     if (l->scaled) {
         double lof, lz, avg;
 
-        window_knn(l, q, leaving, NONE, &nn);
+        /* the latest point's k-distance: neighbours in time are often alike */
+        window_knn(l, q, leaving, NONE, l->kdist[s == 0 ? l->cap - 1 : s - 1], &nn);
         own_lrd = reach_density(&nn, l->kdist);
         lof = outlier_factor(&nn, l->lrd, own_lrd);
         lz = log(fmin(fmax(lof, 1e-9), 1e300)); /* finite even for lof = inf */
@@ -368,7 +453,8 @@ static void lof_update(struct aiops_detector *d, const struct aiops_point *p,
     }
 
     memcpy(l->raw + (size_t)s * LOF_DIM, r, sizeof(r));
-    memcpy(l->feat + (size_t)s * LOF_DIM, q, sizeof(q));
+    for (uint32_t f = 0; f < LOF_DIM; f++)
+        l->feat[(size_t)f * l->cap + s] = q[f];
     l->kdist[s] = nn.n > 0 ? sqrt(nn.d2[nn.n - 1]) : 0.0;
     l->lrd[s] = nn.n > 0 ? own_lrd : 1.0 / LOF_REACH_FLOOR;
     if (l->count < l->cap)
@@ -394,50 +480,210 @@ static void lof_update(struct aiops_detector *d, const struct aiops_point *p,
     }
 }
 
-/* Projection on the unit vector (1, 0, 1, 1, 1) / 2: value and shingle move together, so this
- * spreads the points most; |difference of projections| <= distance (Cauchy-Schwarz). */
-static double project(const double *f)
-{
-    return (f[0] + f[2] + f[3] + f[4]) * 0.5;
-}
+/* Batch kNN goes through a k-d tree over the m points: median splits on the widest feature,
+ * so the nearest-neighbour ball of a point is searched in the few leaves near it in all five
+ * features. (A sorted projection prunes on one feature-mix only, and on seasonal data every
+ * point at the same level of the cycle falls within its gap.) */
+#define KD_LEAF 8u /* points per leaf at most */
 
-struct keyed {
-    double key;
-    uint32_t i;
+struct kd_node {
+    double split;     /* coordinate on dim of the median point: lower half <=, upper half >= */
+    uint32_t lo, hi;  /* points held: tree positions lo..hi-1 */
+    uint32_t upper;   /* node of the upper half (the lower half is the next node), 0 at a leaf */
+    uint32_t min_idx; /* lowest point index held, for ties at the k-th distance */
+    uint32_t dim;     /* feature split on */
 };
 
-static int keyed_less(const void *a, const void *b)
-{
-    double x = ((const struct keyed *)a)->key, y = ((const struct keyed *)b)->key;
+struct kd_tree {
+    const double *feat;   /* borrowed, m rows of LOF_DIM */
+    uint32_t *perm;       /* point index at each tree position */
+    double *pts;          /* rows in tree order, so a leaf is contiguous */
+    struct kd_node *node; /* nnodes used, preorder */
+    uint32_t nnodes;
+};
 
-    return (x > y) - (x < y);
+/* Nodes a tree over n points needs: every leaf holds at least (KD_LEAF + 1) / 2 points. */
+static size_t kd_max_nodes(size_t n)
+{
+    return 2 * (n / ((KD_LEAF + 1) / 2)) + 1;
 }
 
-/* Exact k nearest neighbours of every row of feat[0..m-1]: rows sorted by a projection, each
- * search walks outwards from the row's rank and stops once the gap in projection is at least
- * the k-th distance so far (a lower bound of every farther candidate's distance). */
-static void batch_knn(const double *feat, const struct keyed *order, uint32_t m, uint32_t k,
-                      struct knn *nn)
+/* Whether point a comes before point b on feature dim (ties by index, so the order is total
+ * and the duplicates of a point end up in index order). */
+static bool kd_less(const double *feat, uint32_t dim, uint32_t a, uint32_t b)
 {
-    for (uint32_t p = 0; p < m; p++) {
-        uint32_t i = order[p].i;
-        const double *q = feat + (size_t)i * LOF_DIM;
-        double key = order[p].key;
-        uint32_t lo = p, hi = p + 1; /* next candidates: lo - 1 and hi */
-        struct knn *out = &nn[i];
+    double x = feat[(size_t)a * LOF_DIM + dim], y = feat[(size_t)b * LOF_DIM + dim];
 
-        out->n = 0;
-        for (;;) {
-            double gl = lo > 0 ? key - order[lo - 1].key : INFINITY;
-            double gh = hi < m ? order[hi].key - key : INFINITY;
-            double g = fmin(gl, gh);
-            uint32_t c;
+    return x < y || (x == y && a < b);
+}
 
-            if (isinf(g) || (out->n == k && g * g >= out->d2[k - 1]))
-                break;
-            c = gl <= gh ? order[--lo].i : order[hi++].i;
-            offer(out, k, c, dist2(q, feat + (size_t)c * LOF_DIM));
+static void swap_u32(uint32_t *a, uint32_t *b)
+{
+    uint32_t t = *a;
+
+    *a = *b;
+    *b = t;
+}
+
+/* Reorders a[0..n-1] so that a[k] is the k-th by kd_less on dim, smaller ones before it and
+ * larger ones after (quickselect, median-of-3 pivot). */
+static void kd_select(const double *feat, uint32_t dim, uint32_t *a, uint32_t n, uint32_t k)
+{
+    uint32_t lo = 0, hi = n - 1;
+
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2, store = lo;
+
+        if (kd_less(feat, dim, a[mid], a[lo]))
+            swap_u32(&a[mid], &a[lo]);
+        if (kd_less(feat, dim, a[hi], a[lo]))
+            swap_u32(&a[hi], &a[lo]);
+        if (kd_less(feat, dim, a[mid], a[hi]))
+            swap_u32(&a[mid], &a[hi]); /* a[hi], the pivot, is the median of the three */
+        for (uint32_t i = lo; i < hi; i++) {
+            if (kd_less(feat, dim, a[i], a[hi]))
+                swap_u32(&a[i], &a[store++]);
         }
+        swap_u32(&a[store], &a[hi]);
+        if (store == k)
+            return;
+        if (k < store)
+            hi = store - 1;
+        else
+            lo = store + 1;
+    }
+}
+
+/* Builds the subtree over tree positions lo..hi-1 and returns its node. */
+static uint32_t kd_build(struct kd_tree *t, uint32_t lo, uint32_t hi)
+{
+    uint32_t id = t->nnodes++, mid, dim = 0;
+    struct kd_node *nd = &t->node[id];
+    double widest = -1.0;
+
+    *nd = (struct kd_node){.lo = lo, .hi = hi, .min_idx = NONE};
+    if (hi - lo <= KD_LEAF) {
+        for (uint32_t p = lo; p < hi; p++)
+            nd->min_idx = t->perm[p] < nd->min_idx ? t->perm[p] : nd->min_idx;
+        return id;
+    }
+    for (uint32_t f = 0; f < LOF_DIM; f++) {
+        double a = INFINITY, b = -INFINITY;
+
+        for (uint32_t p = lo; p < hi; p++) {
+            double v = t->feat[(size_t)t->perm[p] * LOF_DIM + f];
+
+            a = fmin(a, v);
+            b = fmax(b, v);
+        }
+        if (b - a > widest) {
+            widest = b - a;
+            dim = f;
+        }
+    }
+    mid = lo + (hi - lo) / 2;
+    kd_select(t->feat, dim, t->perm + lo, hi - lo, mid - lo);
+    nd->dim = dim;
+    nd->split = t->feat[(size_t)t->perm[mid] * LOF_DIM + dim];
+    kd_build(t, lo, mid);
+    nd->upper = kd_build(t, mid, hi);
+    nd->min_idx = t->node[id + 1].min_idx < t->node[nd->upper].min_idx ? t->node[id + 1].min_idx
+                                                                       : t->node[nd->upper].min_idx;
+    return id;
+}
+
+/* Whether candidate i at d2 comes before candidate j at e2: nearer, or as near and lower. */
+static inline bool nearer(double d2, uint32_t i, double e2, uint32_t j)
+{
+    return d2 < e2 || (d2 == e2 && i < j);
+}
+
+/* offer() for candidates in any order: ties at equal distance go to the lower index, so the
+ * list is the one a scan in index order finds. */
+static inline void offer_any(struct knn *nn, uint32_t k, uint32_t i, double d2)
+{
+    uint32_t j;
+
+    if (nn->n == k && !nearer(d2, i, nn->d2[k - 1], nn->idx[k - 1]))
+        return;
+    j = nn->n < k ? nn->n++ : k - 1;
+    while (j > 0 && nearer(d2, i, nn->d2[j - 1], nn->idx[j - 1])) {
+        nn->d2[j] = nn->d2[j - 1];
+        nn->idx[j] = nn->idx[j - 1];
+        j--;
+    }
+    nn->d2[j] = d2;
+    nn->idx[j] = i;
+}
+
+/* Squared lower bound of the distance from q to a cell, off[f] being q's offset from the cell
+ * on feature f (0 inside). Summed in feature order with |off[f]| <= |q[f] - x[f]| for every
+ * point x of the cell, so it is <= dist2() of each, rounding included. */
+static inline double cell_dist2(const double *off)
+{
+    double s = 0.0;
+
+    for (uint32_t f = 0; f < LOF_DIM; f++)
+        s += off[f] * off[f];
+    return s;
+}
+
+/* Adds the points of subtree id nearer q than the list's k-th (point self left out); rd is
+ * cell_dist2(off) of the subtree's cell. Depth-first, the half holding q first, so the k-th
+ * distance shrinks early; a cell farther than it is skipped (as far: only if no index in it
+ * could win the tie). */
+static void kd_search(const struct kd_tree *t, uint32_t id, const double *q, uint32_t self,
+                      double *off, double rd, uint32_t k, struct knn *nn)
+{
+    const struct kd_node *nd = &t->node[id];
+    uint32_t near, far;
+    double old, diff;
+
+    if (nn->n == k && (rd > nn->d2[k - 1] || (rd == nn->d2[k - 1] && nd->min_idx > nn->idx[k - 1])))
+        return;
+    if (nd->upper == 0) {
+        for (uint32_t p = nd->lo; p < nd->hi; p++) {
+            const double *x = t->pts + (size_t)p * LOF_DIM;
+            double a = q[0] - x[0], b = q[1] - x[1], c = q[2] - x[2], d, e;
+            double s = a * a + b * b + c * c; /* dist2()'s sum so far: stop if already past */
+
+            if ((nn->n == k && s > nn->d2[k - 1]) || t->perm[p] == self)
+                continue;
+            d = q[3] - x[3];
+            e = q[4] - x[4];
+            offer_any(nn, k, t->perm[p], s + d * d + e * e);
+        }
+        return;
+    }
+    diff = q[nd->dim] - nd->split;
+    near = diff < 0.0 ? id + 1 : nd->upper;
+    far = diff < 0.0 ? nd->upper : id + 1;
+    kd_search(t, near, q, self, off, rd, k, nn);
+    old = off[nd->dim];
+    off[nd->dim] = diff; /* every point of the far half is at least this far on dim */
+    kd_search(t, far, q, self, off, cell_dist2(off), k, nn);
+    off[nd->dim] = old;
+}
+
+/* Exact k nearest neighbours of every row of feat[0..m-1] (m >= 2), ties to the lower index:
+ * the list a full scan in index order would give. Queries go in tree order, so consecutive
+ * ones touch the same leaves. */
+static void batch_knn(struct kd_tree *t, uint32_t m, uint32_t k, struct knn *nn)
+{
+    for (uint32_t i = 0; i < m; i++)
+        t->perm[i] = i;
+    t->nnodes = 0;
+    kd_build(t, 0, m);
+    assert(t->nnodes <= kd_max_nodes(m));
+    for (uint32_t p = 0; p < m; p++)
+        memcpy(t->pts + (size_t)p * LOF_DIM, t->feat + (size_t)t->perm[p] * LOF_DIM,
+               LOF_DIM * sizeof(*t->pts));
+    for (uint32_t p = 0; p < m; p++) {
+        double off[LOF_DIM] = {0};
+        uint32_t i = t->perm[p];
+
+        nn[i].n = 0;
+        kd_search(t, 0, t->pts + (size_t)p * LOF_DIM, i, off, 0.0, k, &nn[i]);
     }
 }
 
@@ -449,7 +695,7 @@ static int lof_batch(const struct aiops_detector_params *params, const struct ai
     double thr = threshold(params->sensitivity), prev[LOF_LAG], scale[LOF_DIM];
     double *raw, *feat, *kdist, *lrd, *lz, mean, sd;
     uint32_t m = 0, nprev = 0, k, *at;
-    struct keyed *order;
+    struct kd_tree tree;
     struct knn *nn;
     int err = AIOPS_ENOMEM;
 
@@ -460,23 +706,28 @@ static int lof_batch(const struct aiops_detector_params *params, const struct ai
     if (m < 3)
         return 0;
     k = m - 1 < LOF_K ? m - 1 : LOF_K;
-    /* raw, feat: m * LOF_DIM each; kdist, lrd, lz: m each (lz doubles as the median scratch). */
-    raw = aiops_malloc((size_t)m * (2 * LOF_DIM + 3) * sizeof(*raw));
+    /* raw, feat, tree.pts: m * LOF_DIM each; kdist, lrd, lz: m each (lz doubles as the median
+     * scratch). */
+    raw = aiops_malloc((size_t)m * (3 * LOF_DIM + 3) * sizeof(*raw));
     if (raw == NULL)
         return AIOPS_ENOMEM;
     feat = raw + (size_t)m * LOF_DIM;
-    kdist = feat + (size_t)m * LOF_DIM;
+    tree.pts = feat + (size_t)m * LOF_DIM;
+    kdist = tree.pts + (size_t)m * LOF_DIM;
     lrd = kdist + m;
     lz = lrd + m;
-    order = aiops_malloc((size_t)m * sizeof(*order));
-    if (order == NULL)
+    tree.feat = feat;
+    tree.node = aiops_malloc(kd_max_nodes(m) * sizeof(*tree.node));
+    if (tree.node == NULL)
         goto out_free_raw;
     nn = aiops_malloc((size_t)m * sizeof(*nn));
     if (nn == NULL)
-        goto out_free_order;
-    at = aiops_malloc((size_t)m * sizeof(*at));
+        goto out_free_nodes;
+    /* at, then tree.perm: m each */
+    at = aiops_malloc((size_t)m * 2 * sizeof(*at));
     if (at == NULL)
         goto out_free_nn;
+    tree.perm = at + m;
 
     for (size_t i = 0, j = 0; i < n; i++) {
         if (!isfinite(pts[i].value))
@@ -489,10 +740,7 @@ static int lof_batch(const struct aiops_detector_params *params, const struct ai
         scale[f] = spread(raw, m, f, lz);
     for (size_t i = 0; i < (size_t)m * LOF_DIM; i++)
         feat[i] = raw[i] / scale[i % LOF_DIM];
-    for (uint32_t i = 0; i < m; i++)
-        order[i] = (struct keyed){.key = project(feat + (size_t)i * LOF_DIM), .i = i};
-    qsort(order, m, sizeof(*order), keyed_less);
-    batch_knn(feat, order, m, k, nn);
+    batch_knn(&tree, m, k, nn);
 
     for (uint32_t i = 0; i < m; i++)
         kdist[i] = sqrt(nn[i].d2[nn[i].n - 1]);
@@ -527,8 +775,8 @@ static int lof_batch(const struct aiops_detector_params *params, const struct ai
     aiops_free(at);
 out_free_nn:
     aiops_free(nn);
-out_free_order:
-    aiops_free(order);
+out_free_nodes:
+    aiops_free(tree.node);
 out_free_raw:
     aiops_free(raw);
     return err;

@@ -20,7 +20,7 @@
  * flag the next 60 points are not flagged (a refractory period: one alert per incident) and
  * their scores are halved. The verdict's statistic is the point's own LOF.
  *
- * Batch: exact LOF over the whole series (kNN through a sorted projection, no window); z of
+ * Batch: exact LOF over the whole series (kNN through a k-d tree, no window); z of
  * the same trailing mean of 6 log-LOFs against the median and 1.4826 MAD (at least 0.2) of all
  * the series' log-LOFs, which holds its own anomalies; no refractory period. The two paths agree on
  * isolated spikes and level shifts in stationary data; they differ where the window matters (a
