@@ -51,7 +51,7 @@ int aiops_detect_run(const struct aiops_detect_request *req,
 
     resp.method = aiops_detector_find(req->method);
     if (resp.method == NULL)
-        return aiops_detector_is_planned(req->method) ? AIOPS_ENOSYS : AIOPS_ENOENT;
+        return AIOPS_ENOENT;
     p.sensitivity = req->sensitivity;
     resp.results = aiops_calloc(req->n_series, sizeof(*resp.results));
     if (resp.results == NULL)

@@ -58,8 +58,8 @@ void aiops_detect_request_fini(struct aiops_detect_request *req);
 void aiops_detect_response_fini(struct aiops_detect_response *resp);
 
 /* Runs req->method over every series with params for req->sensitivity, then groups with
- * grouping_window_seconds. Returns 0, AIOPS_ENOENT (unknown method), AIOPS_ENOSYS (planned
- * method not built yet) or AIOPS_ENOMEM; *out is filled only on success. */
+ * grouping_window_seconds. Returns 0, AIOPS_ENOENT (unknown method) or AIOPS_ENOMEM; *out is
+ * filled only on success. */
 int aiops_detect_run(const struct aiops_detect_request *req,
                      const struct aiops_detector_params *params, double grouping_window_seconds,
                      struct aiops_detect_response *out);

@@ -110,10 +110,7 @@ int aiops_cmd_replay(int argc, char **argv)
         method = cfg.default_method;
     ops = aiops_detector_find(method);
     if (ops == NULL) {
-        if (aiops_detector_is_planned(method))
-            fprintf(stderr, "aiops-agent replay: method '%s' is not implemented yet\n", method);
-        else
-            fprintf(stderr, "aiops-agent replay: unknown method '%s'\n", method);
+        fprintf(stderr, "aiops-agent replay: unknown method '%s'\n", method);
         print_methods(stderr);
         goto out_fini_config;
     }

@@ -13,10 +13,10 @@
 #include <string.h>
 #include <time.h>
 
-#define STEP_MS 300000LL /* 5 minutes */
-#define PER_DAY 288
-#define WINDOW 1024
-#define BATCH_N 10000
+#define STEP_MS    300000LL /* 5 minutes */
+#define PER_DAY    288
+#define WINDOW     1024
+#define BATCH_N    10000
 #define BATCH_RUNS 11
 
 static double now_s(void)
@@ -83,8 +83,8 @@ static void bench(const struct aiops_detector_ops *ops, const struct aiops_point
         }
         ms[r] = (now_s() - t0) * 1e3;
     }
-    printf("%-18s %12.1f %12zu %14.2f %8zu\n", ops->name, ns, bytes,
-           aiops_median(ms, BATCH_RUNS), flags);
+    printf("%-18s %12.1f %12zu %14.2f %8zu\n", ops->name, ns, bytes, aiops_median(ms, BATCH_RUNS),
+           flags);
 }
 
 int main(int argc, char **argv)

@@ -42,7 +42,7 @@ static int check_url(const char *value, char *errbuf, size_t errlen)
 
 static int check_method(const char *value, char *errbuf, size_t errlen)
 {
-    if (aiops_detector_find(value) == NULL && !aiops_detector_is_planned(value)) {
+    if (aiops_detector_find(value) == NULL) {
         snprintf(errbuf, errlen, "unknown method '%s'", value);
         return AIOPS_EINVAL;
     }

@@ -104,11 +104,5 @@ size_t aiops_detector_count(void);
 const struct aiops_detector_ops *aiops_detector_at(size_t i);
 /* Finds a method by name (also accepts aliases). NULL when unknown or not yet built. */
 const struct aiops_detector_ops *aiops_detector_find(const char *name);
-/* True for a method of the API contract that this build does not implement yet (HTTP 501). */
-bool aiops_detector_is_planned(const char *name);
-/* Planned methods, for GET /methods: ops with only name, description, category and best_for
- * set (every function slot NULL). Never pass them to aiops_detector_create. */
-size_t aiops_detector_planned_count(void);
-const struct aiops_detector_ops *aiops_detector_planned_at(size_t i);
 
 #endif

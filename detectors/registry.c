@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The list of detection methods: the ones this build implements, in GET /methods order, and
- * the ones of the API contract still to come (the detect API answers 501 for those). */
+/* The list of detection methods, in GET /methods order, and the other spellings the API and the
+ * configuration accept. A new detector is one line in `methods` (and its header). */
 #include "detectors/auto.h"
 #include "detectors/detector.h"
+#include "detectors/iforest.h"
 #include "detectors/lof.h"
 #include "detectors/matrix_profile.h"
 #include "detectors/prophet.h"
@@ -10,12 +11,17 @@
 
 #include <string.h>
 
+/* clang-format off */
 static const struct aiops_detector_ops *const methods[] = {
-    &aiops_zscore_ops,                                    /* statistical */
-    &aiops_moving_average_ops, &aiops_lof_ops,            /* ml */
-    &aiops_prophet_ops,        &aiops_matrix_profile_ops, /* advanced */
+    &aiops_zscore_ops,
+    &aiops_moving_average_ops,
+    &aiops_iforest_ops,
+    &aiops_lof_ops,
+    &aiops_prophet_ops,
+    &aiops_matrix_profile_ops,
     &aiops_auto_ops,
 };
+/* clang-format on */
 
 /* Other spellings accepted for an implemented method. */
 static const struct {
@@ -25,17 +31,9 @@ static const struct {
     {"zscore", &aiops_zscore_ops},
     {"z_score", &aiops_zscore_ops},
     {"moving_average", &aiops_moving_average_ops},
+    {"iforest", &aiops_iforest_ops},
+    {"isolation_forest", &aiops_iforest_ops},
     {"matrix-profile", &aiops_matrix_profile_ops},
-};
-
-static const char *const iforest_best_for[] = {"high-dimensional or irregular metrics",
-                                               "unknown anomaly shapes", NULL};
-
-static const struct aiops_detector_ops planned[] = {
-    {.name = "isolation-forest",
-     .description = "Isolates anomalies with random partitioning trees.",
-     .category = "ml",
-     .best_for = iforest_best_for},
 };
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -63,25 +61,4 @@ const struct aiops_detector_ops *aiops_detector_find(const char *name)
             return aliases[i].ops;
     }
     return NULL;
-}
-
-bool aiops_detector_is_planned(const char *name)
-{
-    if (name == NULL)
-        return false;
-    for (size_t i = 0; i < COUNT_OF(planned); i++) {
-        if (strcmp(planned[i].name, name) == 0)
-            return true;
-    }
-    return false;
-}
-
-size_t aiops_detector_planned_count(void)
-{
-    return COUNT_OF(planned);
-}
-
-const struct aiops_detector_ops *aiops_detector_planned_at(size_t i)
-{
-    return i < COUNT_OF(planned) ? &planned[i] : NULL;
 }

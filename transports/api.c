@@ -184,20 +184,7 @@ static void detect_compute(struct detect_job *job)
     }
     err = aiops_detect_run(&job->req, &job->params, job->api->cfg->grouping_window_seconds,
                            &job->resp);
-    if (err == AIOPS_ENOSYS || err == AIOPS_ENOENT) {
-        char msg[512];
-        size_t n;
-
-        n = (size_t)snprintf(
-            msg, sizeof(msg),
-            "method '%s' is not implemented in this version; available:", job->req.method);
-        for (size_t i = 0; i < aiops_detector_count() && n < sizeof(msg); i++)
-            n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s %s", i ? "," : "",
-                                  aiops_detector_at(i)->name);
-        aiops_http_error(x, 501, msg);
-        return;
-    }
-    if (err < 0) {
+    if (err < 0) { /* the method was checked by the decoder: only memory can fail here */
         aiops_http_error(x, 503, "out of memory while detecting");
         return;
     }
@@ -339,7 +326,7 @@ static void handle_root(struct aiops_http_exchange *x)
                    "\"methods\":\"/methods\",\"metrics\":\"/metrics\"}}");
 }
 
-static void method_json(struct aiops_buf *b, const struct aiops_detector_ops *ops, bool available)
+static void method_json(struct aiops_buf *b, const struct aiops_detector_ops *ops)
 {
     aiops_buf_puts(b, "{\"name\":");
     aiops_json_string(b, ops->name, strlen(ops->name));
@@ -353,7 +340,7 @@ static void method_json(struct aiops_buf *b, const struct aiops_detector_ops *op
             aiops_buf_puts(b, ",");
         aiops_json_string(b, ops->best_for[i], strlen(ops->best_for[i]));
     }
-    aiops_buf_printf(b, "],\"available\":%s}", available ? "true" : "false");
+    aiops_buf_puts(b, "]}");
 }
 
 static void handle_methods(struct aiops_http_exchange *x)
@@ -365,11 +352,7 @@ static void handle_methods(struct aiops_http_exchange *x)
     for (size_t i = 0; i < aiops_detector_count(); i++) {
         if (i > 0)
             aiops_buf_puts(b, ",");
-        method_json(b, aiops_detector_at(i), true);
-    }
-    for (size_t i = 0; i < aiops_detector_planned_count(); i++) {
-        aiops_buf_puts(b, ",");
-        method_json(b, aiops_detector_planned_at(i), false);
+        method_json(b, aiops_detector_at(i));
     }
     aiops_buf_puts(b, "]}");
 }

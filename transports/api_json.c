@@ -652,7 +652,7 @@ static void on_method(struct dec *d, enum vkind k, const char *s, size_t len)
             d->err = AIOPS_ENOMEM;
             return;
         }
-        if (aiops_detector_find(name) != NULL || aiops_detector_is_planned(name)) {
+        if (aiops_detector_find(name) != NULL) {
             aiops_free(d->req.method);
             d->req.method = name;
             d->method_set = true;

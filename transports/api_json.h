@@ -23,7 +23,7 @@ struct aiops_detect_limits {
  * or AIOPS_EINVAL with *out zeroed and `errors` holding the whole 422 body:
  * {"detail":[{"type":"...","loc":["body","series",0,"data"],"msg":"...","input":...}, ...]}.
  * Malformed JSON gives type "json_invalid" with loc ["body", byte offset]. Method names are
- * checked against the detector registry (known or planned). AIOPS_ENOMEM on allocation failure. */
+ * checked against the detector registry. AIOPS_ENOMEM on allocation failure. */
 int aiops_api_decode_detect(const char *body, size_t len, const struct aiops_detect_limits *limits,
                             struct aiops_detect_request *out, struct aiops_buf *errors);
 

@@ -82,7 +82,6 @@ ParameterizedTest(size_t *idx, contract, has_a_complete_ops_table_and_is_findabl
 
     cr_assert(o != NULL);
     cr_assert(eq(ptr, (void *)aiops_detector_find(o->name), (void *)o));
-    cr_assert(not(aiops_detector_is_planned(o->name)));
     cr_assert(o->description != NULL && strlen(o->description) > 10);
     cr_assert(strcmp(o->category, "statistical") == 0 || strcmp(o->category, "ml") == 0 ||
               strcmp(o->category, "advanced") == 0);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The detector helpers (parameters, thresholds, score mapping, explanations) and the registry
- * of implemented and planned methods. */
+ * of methods. */
 #include "agent/err.h"
 #include "agent/mem.h"
 #include "detectors/detector.h"
@@ -144,69 +144,41 @@ Test(detector, explanation_is_truncated_to_the_buffer)
     cr_assert(eq(str, buf, "value 99 is"));
 }
 
-Test(registry, lists_the_implemented_methods_in_methods_endpoint_order)
+Test(registry, lists_every_method_of_the_contract_in_methods_endpoint_order)
 {
-    cr_assert(eq(sz, aiops_detector_count(), 6));
-    cr_assert(eq(str, (char *)aiops_detector_at(0)->name, "z-score"));
-    cr_assert(eq(str, (char *)aiops_detector_at(1)->name, "moving-average"));
-    cr_assert(eq(str, (char *)aiops_detector_at(2)->name, "lof"));
-    cr_assert(eq(str, (char *)aiops_detector_at(3)->name, "prophet"));
-    cr_assert(eq(str, (char *)aiops_detector_at(4)->name, "dtai-auto"));
-    cr_assert(eq(str, (char *)aiops_detector_at(5)->name, "auto"));
-    cr_assert(eq(ptr, (void *)aiops_detector_at(6), NULL));
+    const char *names[] = {
+        "z-score", "moving-average", "isolation-forest", "lof", "prophet", "dtai-auto", "auto"};
+
+    cr_assert(eq(sz, aiops_detector_count(), sizeof(names) / sizeof(names[0])));
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        cr_assert(eq(str, (char *)aiops_detector_at(i)->name, (char *)names[i]));
+    cr_assert(eq(ptr, (void *)aiops_detector_at(sizeof(names) / sizeof(names[0])), NULL));
 }
 
-Test(registry, finds_methods_by_name_and_alias_but_not_planned_or_unknown_ones)
+Test(registry, finds_methods_by_name_and_alias_but_not_unknown_ones)
 {
-    cr_assert(eq(ptr, (void *)aiops_detector_find("z-score"), (void *)aiops_detector_at(0)));
-    cr_assert(eq(ptr, (void *)aiops_detector_find("zscore"), (void *)aiops_detector_at(0)));
-    cr_assert(eq(ptr, (void *)aiops_detector_find("moving-average"), (void *)aiops_detector_at(1)));
-    cr_assert(eq(ptr, (void *)aiops_detector_find("moving_average"), (void *)aiops_detector_at(1)));
-    cr_assert(eq(ptr, (void *)aiops_detector_find("matrix-profile"), (void *)aiops_detector_at(4)));
-    cr_assert(eq(ptr, (void *)aiops_detector_find("isolation-forest"), NULL));
+    const char *aliases[][2] = {{"zscore", "z-score"},
+                                {"z_score", "z-score"},
+                                {"moving_average", "moving-average"},
+                                {"iforest", "isolation-forest"},
+                                {"isolation_forest", "isolation-forest"},
+                                {"matrix-profile", "dtai-auto"}};
+
+    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+        cr_assert(eq(str, (char *)aiops_detector_find(aliases[i][0])->name, (char *)aliases[i][1]));
     cr_assert(eq(ptr, (void *)aiops_detector_find("Z-SCORE"), NULL));
     cr_assert(eq(ptr, (void *)aiops_detector_find(""), NULL));
     cr_assert(eq(ptr, (void *)aiops_detector_find(NULL), NULL));
 }
 
-Test(registry, knows_which_contract_methods_are_planned)
+Test(registry, create_refuses_an_ops_table_without_init)
 {
-    const char *planned[] = {"isolation-forest"};
-
-    for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
-        cr_assert(aiops_detector_is_planned(planned[i]), "%s", planned[i]);
-    cr_assert(not(aiops_detector_is_planned("z-score")));
-    cr_assert(not(aiops_detector_is_planned("moving-average")));
-    cr_assert(not(aiops_detector_is_planned("dtai-auto")));
-    cr_assert(not(aiops_detector_is_planned("matrix-profile")));
-    cr_assert(not(aiops_detector_is_planned("bogus")));
-    cr_assert(not(aiops_detector_is_planned(NULL)));
-}
-
-Test(registry, describes_planned_methods_without_any_function_slot)
-{
-    cr_assert(eq(sz, aiops_detector_planned_count(), 1));
-    for (size_t i = 0; i < aiops_detector_planned_count(); i++) {
-        const struct aiops_detector_ops *o = aiops_detector_planned_at(i);
-
-        cr_assert(aiops_detector_is_planned(o->name));
-        cr_assert(eq(ptr, (void *)aiops_detector_find(o->name), NULL));
-        cr_assert(strlen(o->description) > 10);
-        cr_assert(strcmp(o->category, "ml") == 0 || strcmp(o->category, "advanced") == 0);
-        cr_assert(o->best_for != NULL && o->best_for[0] != NULL);
-        cr_assert(o->init == NULL && o->update == NULL && o->batch == NULL);
-    }
-    cr_assert(eq(str, (char *)aiops_detector_planned_at(0)->name, "isolation-forest"));
-    cr_assert(eq(ptr, (void *)aiops_detector_planned_at(1), NULL));
-}
-
-Test(registry, create_refuses_a_planned_method)
-{
+    static const struct aiops_detector_ops hollow = {.name = "hollow"};
     struct aiops_detector_params p;
     struct aiops_detector *d = NULL;
 
     aiops_detector_params_init(&p);
-    cr_assert(eq(int, aiops_detector_create(&d, aiops_detector_planned_at(0), &p), AIOPS_EINVAL));
+    cr_assert(eq(int, aiops_detector_create(&d, &hollow, &p), AIOPS_EINVAL));
     cr_assert(eq(ptr, d, NULL));
     cr_assert(eq(long, aiops_mem_live(), 0));
 }

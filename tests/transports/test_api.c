@@ -135,16 +135,6 @@ Test(api, answers_malformed_json_with_a_4xx_naming_the_offset)
     cr_assert(body_has("json_invalid"), "%s", x.res.body.data);
 }
 
-Test(api, answers_501_for_a_method_not_built_yet)
-{
-    char body[4096];
-
-    detect_body(body, sizeof(body), "isolation-forest");
-    cr_assert(eq(int, call(HTTP_POST, "/api/v1/detect", body, NULL), 501));
-    cr_assert(body_has("'isolation-forest' is not implemented"), "%s", x.res.body.data);
-    cr_assert(body_has("z-score"));
-}
-
 Test(api, answers_unknown_paths_404_and_wrong_methods_405_in_json)
 {
     cr_assert(eq(int, call(HTTP_GET, "/api/v1/nothing", NULL, NULL), 404));
