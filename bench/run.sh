@@ -45,6 +45,7 @@ PY
 
 echo "detect API, wrk -t2 -c16 -d${secs}s, SQLite history on ($(nproc) cores)"
 run_case "README example, 10 points, z-score" 10 z-score
+run_case "README example, 10 points, iforest" 10 isolation-forest
 run_case "1,000 points, z-score, 2 decimals" 1000 z-score 2
 run_case "1,000 points, z-score, 17 digits" 1000 z-score
 run_case "1,000 points, moving-average, 2 dec" 1000 moving-average 2
