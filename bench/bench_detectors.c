@@ -97,8 +97,11 @@ int main(int argc, char **argv)
         n = BATCH_N;
     pts = malloc(n * sizeof(*pts));
     out = malloc(n * sizeof(*out));
-    if (pts == NULL || out == NULL)
+    if (pts == NULL || out == NULL) {
+        free(pts);
+        free(out);
         return 1;
+    }
     fill(pts, n);
     printf("%zu points, window %d; batch on %d points, median of %d runs\n", n, WINDOW, BATCH_N,
            BATCH_RUNS);

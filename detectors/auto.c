@@ -78,9 +78,10 @@ static void fold(struct aiops_verdict *out, const struct aiops_verdict *v, bool 
     *max = out->score;
 }
 
-static double blend(double sum, double max)
+/* The score of n component scores with the given sum and maximum. */
+static double blend(double sum, double max, size_t n)
 {
-    return AUTO_MAX_WEIGHT * max + (1.0 - AUTO_MAX_WEIGHT) * sum / (double)N_PARTS;
+    return AUTO_MAX_WEIGHT * max + (1.0 - AUTO_MAX_WEIGHT) * sum / (double)n;
 }
 
 static void auto_update(struct aiops_detector *d, const struct aiops_point *p,
@@ -94,7 +95,7 @@ static void auto_update(struct aiops_detector *d, const struct aiops_point *p,
         aiops_detector_update(a->parts[i], p, &v);
         fold(out, &v, i == 0, &sum, &max);
     }
-    out->score = blend(sum, max);
+    out->score = blend(sum, max, a->n_parts);
     out->is_anomaly = out->score >= 0.5;
     if (a->quiet > 0) {
         a->quiet--;
@@ -127,7 +128,7 @@ static int auto_batch(const struct aiops_detector_params *params, const struct a
             fold(&out[i], &tmp[i], c == 0, &sum[i], &max[i]);
     }
     for (size_t i = 0; err == 0 && i < n; i++) {
-        out[i].score = blend(sum[i], max[i]);
+        out[i].score = blend(sum[i], max[i], N_PARTS);
         out[i].is_anomaly = out[i].score >= 0.5;
     }
     aiops_free(tmp);
