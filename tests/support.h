@@ -8,4 +8,11 @@
  * report by itself. */
 void aiops_test_check_leaks(void);
 
+#include <stdint.h>
+
+/* Deterministic uniform noise in [-1, 1) from a 64-bit LCG state (same state, same sequence). */
+double aiops_test_noise(uint64_t *state);
+/* Roughly normal noise with unit variance: the sum of 12 uniforms, centred. */
+double aiops_test_gauss(uint64_t *state);
+
 #endif

@@ -21,23 +21,6 @@ static void fini(void)
 
 TestSuite(iforest, .fini = fini);
 
-/* Deterministic uniform noise in [-1, 1). */
-static double noise(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*state >> 11) / 4503599627370496.0 - 1.0;
-}
-
-/* Roughly normal noise with unit variance (sum of 12 uniforms). */
-static double gauss(uint64_t *state)
-{
-    double s = 0.0;
-
-    for (int i = 0; i < 12; i++)
-        s += (noise(state) + 1.0) / 2.0;
-    return s - 6.0;
-}
-
 static void params(struct aiops_detector_params *p, enum aiops_sensitivity s, uint32_t window)
 {
     aiops_detector_params_init(p);
@@ -57,8 +40,8 @@ static size_t count_anomalies(const struct aiops_verdict *v, size_t n)
 static void fill_gauss(struct aiops_point *pts, size_t n, double mean, double sd, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++)
-        pts[i] =
-            (struct aiops_point){.ts_ms = (int64_t)i * 60000, .value = mean + sd * gauss(&seed)};
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 60000,
+                                      .value = mean + sd * aiops_test_gauss(&seed)};
 }
 
 static void run_incremental(const struct aiops_detector_params *p, const struct aiops_point *pts,
@@ -126,8 +109,8 @@ Test(iforest, isolates_an_outlier_before_the_cluster)
     double out[D] = {25.0, -25.0}, h_out, h_in = 0.0;
 
     for (uint32_t i = 0; i < N; i++) {
-        rows[i * D] = gauss(&st);
-        rows[i * D + 1] = gauss(&st);
+        rows[i * D] = aiops_test_gauss(&st);
+        rows[i * D + 1] = aiops_test_gauss(&st);
     }
     rows[(N - 1) * D] = out[0];
     rows[(N - 1) * D + 1] = out[1];
@@ -317,7 +300,7 @@ Test(iforest, incremental_stays_quiet_on_clean_noise_and_a_clean_wave)
     run_incremental(&p, pts, N, v);
     cr_assert(count_anomalies(v, N) <= N / 500, "noise: %zu flagged", count_anomalies(v, N));
     for (size_t i = 0; i < N; i++)
-        pts[i].value = 10 + 3 * sin((double)i / 30.0) + 0.3 * gauss(&st);
+        pts[i].value = 10 + 3 * sin((double)i / 30.0) + 0.3 * aiops_test_gauss(&st);
     run_incremental(&p, pts, N, v);
     cr_assert(count_anomalies(v, N) <= N / 500, "wave: %zu flagged", count_anomalies(v, N));
 }

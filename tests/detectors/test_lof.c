@@ -22,23 +22,6 @@ static void fini(void)
 
 TestSuite(lof, .fini = fini);
 
-/* Deterministic uniform noise in [-1, 1). */
-static double noise(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*state >> 11) / 4503599627370496.0 - 1.0;
-}
-
-/* Roughly normal noise with unit variance (sum of 12 uniforms). */
-static double gauss(uint64_t *state)
-{
-    double s = 0.0;
-
-    for (int i = 0; i < 12; i++)
-        s += (noise(state) + 1.0) / 2.0;
-    return s - 6.0;
-}
-
 static struct aiops_detector *make(uint32_t window, enum aiops_sensitivity s)
 {
     struct aiops_detector_params p;
@@ -81,8 +64,8 @@ static size_t first_flag(const struct aiops_verdict *v, size_t from, size_t to)
 static void noisy(struct aiops_point *pts, size_t n, double level, double sd, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++)
-        pts[i] =
-            (struct aiops_point){.ts_ms = (int64_t)i * 300000, .value = level + sd * gauss(&seed)};
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 300000,
+                                      .value = level + sd * aiops_test_gauss(&seed)};
 }
 
 Test(lof, incremental_flags_a_spike_within_a_few_points_and_nothing_before)
@@ -149,10 +132,10 @@ Test(lof, both_paths_flag_a_broken_period_of_a_seasonal_series)
     size_t from = BROKEN * PERIOD, to = from + PERIOD;
 
     for (size_t i = 0; i < N; i++) {
-        double x = 100.0 + 30.0 * sin(2.0 * M_PI * (double)i / PERIOD) + noise(&st);
+        double x = 100.0 + 30.0 * sin(2.0 * M_PI * (double)i / PERIOD) + aiops_test_noise(&st);
 
         if (i >= from && i < to) /* one period runs at twice the frequency */
-            x = 100.0 + 30.0 * sin(4.0 * M_PI * (double)i / PERIOD) + noise(&st);
+            x = 100.0 + 30.0 * sin(4.0 * M_PI * (double)i / PERIOD) + aiops_test_noise(&st);
         pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 300000, .value = x};
     }
     replay(pts, N, v);
@@ -192,7 +175,8 @@ Test(lof, gaussian_noise_is_flagged_rarely_at_medium)
     uint64_t st = 5;
 
     for (size_t i = 0; i < N; i++)
-        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 300000, .value = 40 + gauss(&st)};
+        pts[i] =
+            (struct aiops_point){.ts_ms = (int64_t)i * 300000, .value = 40 + aiops_test_gauss(&st)};
     replay(pts, N, v);
     cr_assert(count_flags(v, 0, N) < N / 500, "flagged %zu", count_flags(v, 0, N));
 }
@@ -320,7 +304,8 @@ Test(lof, batch_lof_equals_a_naive_computation_on_the_documented_features)
 
     for (size_t i = 0; i < N; i++)
         pts[i] = (struct aiops_point){.ts_ms = (int64_t)i,
-                                      .value = 5 * sin(i / 9.0) + gauss(&st) + (i == 200) * 9};
+                                      .value = 5 * sin(i / 9.0) + aiops_test_gauss(&st) +
+                                               (i == 200) * 9};
     for (size_t i = 0; i < N; i++) {
         double p1 = pts[i >= 1 ? i - 1 : 0].value, p2 = pts[i >= 2 ? i - 2 : 0].value;
         double p3 = pts[i >= 3 ? i - 3 : 0].value;
@@ -387,8 +372,8 @@ Test(lof, memory_stays_bounded_over_a_long_stream)
     size_t flagged = 0;
 
     for (int i = 0; i < 100000; i++) {
-        struct aiops_point pt = {.ts_ms = i,
-                                 .value = 1e4 + 50 * sin(i / 40.0) + 3 * gauss(&st) + i * 0.01};
+        struct aiops_point pt = {
+            .ts_ms = i, .value = 1e4 + 50 * sin(i / 40.0) + 3 * aiops_test_gauss(&st) + i * 0.01};
         struct aiops_verdict v;
 
         if (i % 5003 == 4000)
@@ -438,7 +423,7 @@ Test(lof, a_tiny_window_still_works)
     uint64_t st = 2;
 
     for (int i = 0; i < 500; i++) {
-        struct aiops_point pt = {.ts_ms = i, .value = noise(&st)};
+        struct aiops_point pt = {.ts_ms = i, .value = aiops_test_noise(&st)};
         struct aiops_verdict v;
 
         aiops_detector_update(d, &pt, &v);

@@ -24,13 +24,6 @@ static void fini(void)
 
 TestSuite(matrix_profile, .fini = fini);
 
-/* Deterministic uniform noise in [-1, 1). */
-static double noise(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*state >> 11) / 4503599627370496.0 - 1.0;
-}
-
 static void params(struct aiops_detector_params *p, enum aiops_sensitivity s)
 {
     aiops_detector_params_init(p);
@@ -118,7 +111,7 @@ Test(matrix_profile, batch_profile_matches_a_brute_force_computation_for_several
     uint64_t st = 7;
 
     for (size_t i = 0; i < 400; i++)
-        x[i] = 1000.0 + 10.0 * sin(i / 9.0) + noise(&st);
+        x[i] = 1000.0 + 10.0 * sin(i / 9.0) + aiops_test_noise(&st);
     for (size_t i = 200; i < 240; i++)
         x[i] = 1000.0; /* a flat stretch: the z-normalised convention for std 0 */
     for (size_t k = 0; k < sizeof(ms) / sizeof(ms[0]); k++) {
@@ -150,7 +143,7 @@ Test(matrix_profile, batch_flags_a_single_spike_where_it_happens)
 
     for (size_t i = 0; i < 600; i++)
         pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 300000,
-                                      .value = 50 + 5 * sin(i / 12.0) + noise(&st)};
+                                      .value = 50 + 5 * sin(i / 12.0) + aiops_test_noise(&st)};
     pts[400].value += 25.0;
     params(&p, AIOPS_SENSITIVITY_MEDIUM);
     cr_assert(eq(int, aiops_matrix_profile_ops.batch(&p, pts, 600, v), 0));
@@ -169,7 +162,7 @@ Test(matrix_profile, incremental_flags_a_spike_and_a_level_shift_near_their_star
 
     for (size_t i = 0; i < 2000; i++)
         pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 300000,
-                                      .value = 20 + 3 * sin(i / 30.0) + noise(&st)};
+                                      .value = 20 + 3 * sin(i / 30.0) + aiops_test_noise(&st)};
     pts[900].value += 20.0;
     for (size_t i = 1500; i < 2000; i++)
         pts[i].value += 15.0;
@@ -204,7 +197,7 @@ Test(matrix_profile, batch_flags_the_one_broken_period_of_a_periodic_series)
         double phase = (double)(i % 96) / 96.0;
 
         pts[i].ts_ms = (int64_t)i * 300000;
-        pts[i].value = 40 + 30 * sin(2 * M_PI * phase) + 0.5 * noise(&st);
+        pts[i].value = 40 + 30 * sin(2 * M_PI * phase) + 0.5 * aiops_test_noise(&st);
         if (i >= 1248 && i < 1344) /* the 14th period is a flat-topped plateau instead */
             pts[i].value = 40 + 30 * fmin(sin(2 * M_PI * phase), 0.3);
     }
@@ -227,7 +220,7 @@ Test(matrix_profile, stays_quiet_on_a_flat_noisy_series_at_medium)
         double g = 0;
 
         for (int k = 0; k < 12; k++)
-            g += (noise(&st) + 1) / 2;
+            g += (aiops_test_noise(&st) + 1) / 2;
         pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 300000, .value = 70 + (g - 6)};
     }
     params(&p, AIOPS_SENSITIVITY_MEDIUM);
@@ -248,8 +241,8 @@ Test(matrix_profile, high_sensitivity_flags_at_least_as_much_as_low)
 
     for (size_t i = 0; i < 3000; i++)
         pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 300000,
-                                      .value = 10 + sin(i / 40.0) + 0.3 * noise(&st) +
-                                               (i % 211 == 0 ? 2.0 * noise(&st) : 0.0)};
+                                      .value = 10 + sin(i / 40.0) + 0.3 * aiops_test_noise(&st) +
+                                               (i % 211 == 0 ? 2.0 * aiops_test_noise(&st) : 0.0)};
     for (int s = 0; s < 3; s++) {
         params(&p, (enum aiops_sensitivity)s);
         cr_assert(eq(
@@ -274,7 +267,7 @@ Test(matrix_profile, incremental_left_profile_equals_the_batch_left_profile_over
     uint32_t excl = M / 2;
 
     for (size_t i = 0; i < N; i++)
-        x[i] = 1e4 + 100 * sin(i / 17.0) + 5 * noise(&st) + (i % 500 == 250 ? 60 : 0);
+        x[i] = 1e4 + 100 * sin(i / 17.0) + 5 * aiops_test_noise(&st) + (i % 500 == 250 ? 60 : 0);
     params(&p, AIOPS_SENSITIVITY_MEDIUM);
     p.window = 64; /* below the minimum: the history is AIOPS_MP_MIN_HISTORY */
     cr_assert(eq(int, aiops_detector_create(&d, &aiops_matrix_profile_ops, &p), 0));
@@ -312,7 +305,7 @@ Test(matrix_profile, memory_stays_bounded_over_a_hundred_thousand_updates)
     cr_assert(eq(int, aiops_detector_create(&d, &aiops_matrix_profile_ops, &p), 0));
     live = aiops_mem_live();
     for (size_t i = 0; i < 100000; i++) {
-        double x = 500 + 50 * sin(i / 50.0) + noise(&st) + (i % 7919 == 0 ? 300 : 0);
+        double x = 500 + 50 * sin(i / 50.0) + aiops_test_noise(&st) + (i % 7919 == 0 ? 300 : 0);
 
         if (i % 10007 == 5)
             x = NAN; /* gaps are skipped */

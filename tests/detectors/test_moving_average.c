@@ -21,12 +21,6 @@ static void fini(void)
 
 TestSuite(moving_average, .fini = fini);
 
-static double noise(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*state >> 11) / 4503599627370496.0 - 1.0;
-}
-
 static void params(struct aiops_detector_params *p, uint32_t ma_window)
 {
     aiops_detector_params_init(p);
@@ -63,7 +57,7 @@ Test(moving_average, flags_a_spike_after_ten_quiet_points_that_the_old_window_hi
     uint64_t st = 2;
 
     for (size_t i = 0; i < 10; i++)
-        vals[i] = 40 + noise(&st);
+        vals[i] = 40 + aiops_test_noise(&st);
     vals[10] = 41.5 + 50;
     for (size_t i = 0; i < 11; i++)
         pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 1000, .value = vals[i]};
@@ -104,8 +98,8 @@ Test(moving_average, flags_the_first_point_of_a_level_shift)
     uint64_t st = 8;
 
     for (size_t i = 0; i < 80; i++)
-        pts[i] =
-            (struct aiops_point){.ts_ms = (int64_t)i, .value = (i < 50 ? 10 : 20) + noise(&st)};
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i,
+                                      .value = (i < 50 ? 10 : 20) + aiops_test_noise(&st)};
     params(&p, 10);
     cr_assert(eq(int, aiops_moving_average_ops.batch(&p, pts, 80, v), 0));
     cr_assert(v[50].is_anomaly);
@@ -121,7 +115,7 @@ Test(moving_average, expected_is_the_mean_of_the_points_just_before)
     uint64_t st = 13;
 
     for (size_t i = 0; i < 60; i++)
-        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = 100 * noise(&st)};
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = 100 * aiops_test_noise(&st)};
     params(&p, W);
     p.sensitivity = AIOPS_SENSITIVITY_HIGH;
     cr_assert(eq(int, aiops_moving_average_ops.batch(&p, pts, 60, v), 0));
@@ -150,7 +144,8 @@ Test(moving_average, batch_equals_the_incremental_path_exactly)
     uint64_t st = 17;
 
     for (size_t i = 0; i < N; i++)
-        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = (i / 500) * 7 + noise(&st)};
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i,
+                                      .value = (i / 500) * 7 + aiops_test_noise(&st)};
     for (size_t i = 0; i < N; i += 211)
         pts[i].value += 9;
     params(&p, 12);

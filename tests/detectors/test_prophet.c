@@ -26,19 +26,13 @@ static void fini(void)
 
 TestSuite(prophet, .fini = fini);
 
-/* Deterministic uniform noise in [-1, 1): bounded, so a 3-scale interval never sees it. */
-static double noise(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*state >> 11) / 4503599627370496.0 - 1.0;
-}
-
 /* 50 + 10 sin(daily phase) + uniform noise of amplitude 1, every 5 minutes. */
 static void seasonal(struct aiops_point *pts, size_t n, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++) {
         pts[i].ts_ms = T0_MS + (int64_t)i * STEP_MS;
-        pts[i].value = 50 + 10 * sin(2 * M_PI * (double)(i % PER_DAY) / PER_DAY) + noise(&seed);
+        pts[i].value =
+            50 + 10 * sin(2 * M_PI * (double)(i % PER_DAY) / PER_DAY) + aiops_test_noise(&seed);
     }
 }
 
@@ -88,7 +82,7 @@ Test(prophet, flags_a_level_shift_near_its_start)
 
     for (size_t i = 0; i < N; i++) {
         pts[i].ts_ms = T0_MS + (int64_t)i * STEP_MS;
-        pts[i].value = 20 + noise(&st) + (i >= SHIFT ? 6.0 : 0.0);
+        pts[i].value = 20 + aiops_test_noise(&st) + (i >= SHIFT ? 6.0 : 0.0);
     }
     run(d, pts, N, v);
     for (size_t i = 100; i < N && first == N; i++) {
@@ -132,7 +126,7 @@ Test(prophet, stays_quiet_on_a_flat_noisy_series_even_at_high_sensitivity)
 
     for (size_t i = 0; i < N; i++)
         pts[i] = (struct aiops_point){.ts_ms = T0_MS + (int64_t)i * STEP_MS,
-                                      .value = 20 + 0.3 * noise(&st)};
+                                      .value = 20 + 0.3 * aiops_test_noise(&st)};
     run(d, pts, N, v);
     for (size_t i = 100; i < N; i++)
         cr_assert(not(v[i].is_anomaly), "point %zu score %g", i, v[i].score);
@@ -248,7 +242,7 @@ Test(prophet, keeps_its_memory_bounded_over_a_long_stream)
         struct aiops_point pt = {.ts_ms = T0_MS + (int64_t)i * STEP_MS,
                                  .value = 1e3 + 0.01 * (double)i +
                                           100 * sin(2 * M_PI * (double)(i % PER_DAY) / PER_DAY) +
-                                          5 * noise(&st)};
+                                          5 * aiops_test_noise(&st)};
 
         if (i % 5000 == 4000)
             pt.value += 200.0;

@@ -20,23 +20,6 @@ static void fini(void)
 
 TestSuite(zscore, .fini = fini);
 
-/* Deterministic uniform noise in [-1, 1). */
-static double noise(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*state >> 11) / 4503599627370496.0 - 1.0;
-}
-
-/* Roughly normal noise with unit variance (sum of 12 uniforms). */
-static double gauss(uint64_t *state)
-{
-    double s = 0.0;
-
-    for (int i = 0; i < 12; i++)
-        s += (noise(state) + 1.0) / 2.0;
-    return s - 6.0;
-}
-
 static void params(struct aiops_detector_params *p, enum aiops_sensitivity s)
 {
     aiops_detector_params_init(p);
@@ -60,7 +43,8 @@ Test(zscore, batch_flags_a_single_spike_in_noise_and_nothing_else)
     uint64_t st = 1;
 
     for (size_t i = 0; i < 200; i++)
-        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 60000, .value = 50 + noise(&st)};
+        pts[i] =
+            (struct aiops_point){.ts_ms = (int64_t)i * 60000, .value = 50 + aiops_test_noise(&st)};
     pts[120].value = 60.0;
     params(&p, AIOPS_SENSITIVITY_MEDIUM);
     cr_assert(eq(int, aiops_zscore_ops.batch(&p, pts, 200, v), 0));
@@ -81,7 +65,8 @@ Test(zscore, batch_stays_quiet_on_a_flat_noisy_series)
     uint64_t st = 7;
 
     for (size_t i = 0; i < 500; i++)
-        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = 20 + 0.3 * noise(&st)};
+        pts[i] =
+            (struct aiops_point){.ts_ms = (int64_t)i, .value = 20 + 0.3 * aiops_test_noise(&st)};
     params(&p, AIOPS_SENSITIVITY_HIGH);
     cr_assert(eq(int, aiops_zscore_ops.batch(&p, pts, 500, v), 0));
     cr_assert(eq(sz, count_anomalies(v, 500), 0));
@@ -96,7 +81,7 @@ Test(zscore, batch_fills_the_band_from_the_global_mean_and_population_std)
     uint64_t st = 3;
 
     for (size_t i = 0; i < 64; i++) {
-        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = 5 + 2 * gauss(&st)};
+        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = 5 + 2 * aiops_test_gauss(&st)};
         mean += pts[i].value;
     }
     mean /= 64;
@@ -143,7 +128,8 @@ Test(zscore, higher_sensitivity_flags_a_superset_of_points)
     uint64_t st = 11;
 
     for (size_t i = 0; i < N; i++)
-        pts[i] = (struct aiops_point){.ts_ms = (int64_t)i, .value = 100 + 5 * gauss(&st)};
+        pts[i] =
+            (struct aiops_point){.ts_ms = (int64_t)i, .value = 100 + 5 * aiops_test_gauss(&st)};
     for (size_t i = 0; i < N; i += 97)
         pts[i].value += 5.0 * (double)(i % 5 + 1); /* spikes of 1 to 5 sigma */
     for (int s = 0; s < 3; s++) {
@@ -180,7 +166,7 @@ Test(zscore, incremental_flags_a_spike_after_the_warm_up)
     uint64_t st = 5;
 
     for (int i = 0; i < 400; i++) {
-        struct aiops_point pt = {.ts_ms = i, .value = 50 + noise(&st)};
+        struct aiops_point pt = {.ts_ms = i, .value = 50 + aiops_test_noise(&st)};
 
         if (i == 300)
             pt.value = 58.0;
@@ -224,8 +210,8 @@ Test(zscore, incremental_has_no_look_ahead)
     uint64_t sa = 9, sb = 9;
 
     for (int i = 0; i < N; i++) {
-        struct aiops_point pa = {.ts_ms = i, .value = 10 + noise(&sa)};
-        struct aiops_point pb = {.ts_ms = i, .value = 10 + noise(&sb)};
+        struct aiops_point pa = {.ts_ms = i, .value = 10 + aiops_test_noise(&sa)};
+        struct aiops_point pb = {.ts_ms = i, .value = 10 + aiops_test_noise(&sb)};
         struct aiops_verdict va, vb;
 
         if (i >= CUT)
@@ -249,7 +235,7 @@ Test(zscore, incremental_scores_each_point_against_the_window_before_it)
     uint64_t st = 21;
 
     for (int i = 0; i < 100; i++) {
-        struct aiops_point pt = {.ts_ms = i, .value = 3 * gauss(&st)};
+        struct aiops_point pt = {.ts_ms = i, .value = 3 * aiops_test_gauss(&st)};
         struct aiops_verdict v;
 
         hist[i] = pt.value;
@@ -283,7 +269,7 @@ Test(zscore, incremental_stays_bounded_and_exact_over_a_long_stream)
     size_t flagged = 0;
 
     for (int i = 0; i < N; i++) {
-        struct aiops_point pt = {.ts_ms = i, .value = 1e6 + i * 0.5 + gauss(&st)};
+        struct aiops_point pt = {.ts_ms = i, .value = 1e6 + i * 0.5 + aiops_test_gauss(&st)};
         struct aiops_verdict v;
 
         if (i % 10007 == 5000)
@@ -320,7 +306,7 @@ Test(zscore, incremental_skips_non_finite_values)
     uint64_t st = 4;
 
     for (int i = 0; i < 40; i++) {
-        struct aiops_point pt = {.ts_ms = i, .value = 1 + noise(&st)};
+        struct aiops_point pt = {.ts_ms = i, .value = 1 + aiops_test_noise(&st)};
         aiops_detector_update(d, &pt, &v);
     }
     aiops_detector_update(d, &(struct aiops_point){.value = NAN}, &v);
