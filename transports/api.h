@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The agent's HTTP API: the routes behind the embedded server (detect, health, methods,
- * metrics, the service root). Detection of large requests runs on libuv's thread pool; the
- * rest answers on the loop. Owned by the loop thread. */
+ * metrics, the service root). Detect requests are decoded, detected and encoded on libuv's
+ * thread pool; the rest answers on the loop. Owned by the loop thread. */
 #ifndef AIOPS_API_H
 #define AIOPS_API_H
 
@@ -14,10 +14,6 @@
 struct aiops_config;
 struct aiops_store;
 struct aiops_api;
-
-/* Request bodies up to this many bytes are detected on the loop: a 10-point request takes a
- * few microseconds, less than a hop to the thread pool and back. Larger ones are offloaded. */
-#define AIOPS_API_INLINE_BODY_MAX 4096
 
 /* Borrows cfg and store (store may be NULL: no history kept, health reports it) until
  * aiops_api_destroy. With offload false every request is answered before the handler returns
