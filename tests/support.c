@@ -2,6 +2,11 @@
 /* Helpers shared by the Criterion suites (see support.h). */
 #include "tests/support.h"
 
+#include "agent/err.h"
+#include "agent/mem.h"
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
 #include <stdlib.h>
 
 #if defined(AIOPS_SANITIZE)
@@ -29,4 +34,26 @@ double aiops_test_gauss(uint64_t *state)
     for (int i = 0; i < 12; i++)
         s += (aiops_test_noise(state) + 1.0) / 2.0;
     return s - 6.0;
+}
+
+long aiops_test_create_with_failing_allocations(const struct aiops_detector_ops *ops,
+                                                const struct aiops_detector_params *p)
+{
+    struct aiops_detector *d = NULL;
+    long live_before = aiops_mem_live(), n;
+    int err;
+
+    for (n = 0;; n++) {
+        aiops_mem_fail_after(n);
+        err = aiops_detector_create(&d, ops, p);
+        aiops_mem_fail_after(-1);
+        if (err == 0)
+            break;
+        cr_assert(eq(int, err, AIOPS_ENOMEM));
+        cr_assert(eq(ptr, d, NULL));
+        cr_assert(eq(long, aiops_mem_live(), live_before), "leak at allocation %ld", n);
+    }
+    aiops_detector_destroy(d);
+    cr_assert(eq(long, aiops_mem_live(), live_before));
+    return n;
 }

@@ -10,9 +10,17 @@ void aiops_test_check_leaks(void);
 
 #include <stdint.h>
 
+#include "detectors/detector.h"
+
 /* Deterministic uniform noise in [-1, 1) from a 64-bit LCG state (same state, same sequence). */
 double aiops_test_noise(uint64_t *state);
 /* Roughly normal noise with unit variance: the sum of 12 uniforms, centred. */
 double aiops_test_gauss(uint64_t *state);
+
+/* Creates a detector of ops with p, failing the 1st, 2nd, ... allocation until creation
+ * succeeds; asserts each failure is AIOPS_ENOMEM, leaves *out NULL and leaks nothing, then
+ * destroys it and asserts nothing is left. Returns how many allocations were failed. */
+long aiops_test_create_with_failing_allocations(const struct aiops_detector_ops *ops,
+                                                const struct aiops_detector_params *p);
 
 #endif

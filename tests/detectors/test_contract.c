@@ -180,23 +180,11 @@ ParameterizedTest(size_t *idx, contract, create_leaks_nothing_when_an_allocation
     static struct aiops_point pts[N];
     static struct aiops_verdict v[N];
     struct aiops_detector_params p;
-    struct aiops_detector *d = NULL;
     long live_before = aiops_mem_live();
     int err;
 
     aiops_detector_params_init(&p);
-    for (long n = 0;; n++) {
-        aiops_mem_fail_after(n);
-        err = aiops_detector_create(&d, o, &p);
-        aiops_mem_fail_after(-1);
-        if (err == 0)
-            break;
-        cr_assert(eq(int, err, AIOPS_ENOMEM));
-        cr_assert(eq(ptr, d, NULL));
-        cr_assert(eq(long, aiops_mem_live(), live_before), "leak at allocation %ld", n);
-    }
-    aiops_detector_destroy(d);
-    cr_assert(eq(long, aiops_mem_live(), live_before));
+    aiops_test_create_with_failing_allocations(o, &p);
 
     series(pts, N);
     for (long n = 0;; n++) {

@@ -435,24 +435,10 @@ Test(lof, a_tiny_window_still_works)
 Test(lof, init_leaks_nothing_when_an_allocation_fails)
 {
     struct aiops_detector_params p;
-    struct aiops_detector *d = NULL;
-    long live_before = aiops_mem_live();
-    int err;
 
     aiops_detector_params_init(&p);
     p.window = 1024;
-    for (long n = 0;; n++) {
-        aiops_mem_fail_after(n);
-        err = aiops_detector_create(&d, &aiops_lof_ops, &p);
-        aiops_mem_fail_after(-1);
-        if (err == 0)
-            break;
-        cr_assert(eq(int, err, AIOPS_ENOMEM));
-        cr_assert(eq(ptr, d, NULL));
-        cr_assert(eq(long, aiops_mem_live(), live_before), "leak at allocation %ld", n);
-    }
-    aiops_detector_destroy(d);
-    cr_assert(eq(long, aiops_mem_live(), live_before));
+    aiops_test_create_with_failing_allocations(&aiops_lof_ops, &p);
 }
 
 Test(lof, explains_a_flag_with_the_value_its_lof_and_its_neighbours)

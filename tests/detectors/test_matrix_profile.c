@@ -338,24 +338,10 @@ Test(matrix_profile, handles_a_constant_series_without_nan)
 Test(matrix_profile, init_leaks_nothing_when_an_allocation_fails)
 {
     struct aiops_detector_params p;
-    struct aiops_detector *d = NULL;
-    long live_before = aiops_mem_live();
-    int err;
 
     params(&p, AIOPS_SENSITIVITY_MEDIUM);
     p.window = 4096;
-    for (long n = 0;; n++) {
-        aiops_mem_fail_after(n);
-        err = aiops_detector_create(&d, &aiops_matrix_profile_ops, &p);
-        aiops_mem_fail_after(-1);
-        if (err == 0)
-            break;
-        cr_assert(eq(int, err, AIOPS_ENOMEM));
-        cr_assert(eq(ptr, d, NULL));
-        cr_assert(eq(long, aiops_mem_live(), live_before), "leak at allocation %ld", n);
-    }
-    aiops_detector_destroy(d);
-    cr_assert(eq(long, aiops_mem_live(), live_before));
+    aiops_test_create_with_failing_allocations(&aiops_matrix_profile_ops, &p);
 }
 
 Test(matrix_profile, explains_an_anomaly_with_its_distance)

@@ -261,25 +261,11 @@ Test(prophet, keeps_its_memory_bounded_over_a_long_stream)
 Test(prophet, create_leaks_nothing_when_an_allocation_fails)
 {
     struct aiops_detector_params p;
-    struct aiops_detector *d = NULL;
-    long live_before = aiops_mem_live();
     long n;
-    int err;
 
     aiops_detector_params_init(&p);
-    for (n = 0;; n++) {
-        aiops_mem_fail_after(n);
-        err = aiops_detector_create(&d, &aiops_prophet_ops, &p);
-        aiops_mem_fail_after(-1);
-        if (err == 0)
-            break;
-        cr_assert(eq(int, err, AIOPS_ENOMEM));
-        cr_assert(eq(ptr, d, NULL));
-        cr_assert(eq(long, aiops_mem_live(), live_before), "leak at allocation %ld", n);
-    }
+    n = aiops_test_create_with_failing_allocations(&aiops_prophet_ops, &p);
     cr_assert(n >= 5, "init allocates its five arrays (%ld)", n);
-    aiops_detector_destroy(d);
-    cr_assert(eq(long, aiops_mem_live(), live_before));
 }
 
 Test(prophet, create_rejects_a_window_below_two)
