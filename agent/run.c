@@ -136,7 +136,7 @@ int aiops_cmd_run(int argc, char **argv)
         aiops_config_fini(&cfg);
         return 2;
     }
-    err = aiops_store_open(&store, cfg.database_url, cfg.store_batch_ms, cfg.store_queue_max,
+    err = aiops_store_open(&store, cfg.database_url, NULL, cfg.store_batch_ms, cfg.store_queue_max,
                            errbuf, sizeof(errbuf));
     if (err < 0) {
         aiops_error("agent", "storage: %s", errbuf);

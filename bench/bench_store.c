@@ -56,7 +56,7 @@ int main(int argc, char **argv)
     }
     snprintf(url, sizeof(url), "sqlite:///%s/bench.db", dir);
     err =
-        aiops_store_open(&s, url, (uint32_t)batch_ms, (uint32_t)queue_max, errbuf, sizeof(errbuf));
+        aiops_store_open(&s, url, NULL, (uint32_t)batch_ms, (uint32_t)queue_max, errbuf, sizeof(errbuf));
     if (err < 0) {
         fprintf(stderr, "bench_store: %s\n", errbuf);
         remove_dir(dir);

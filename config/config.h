@@ -147,6 +147,10 @@ bool aiops_config_is_section(const char *prefix);
 /* Writes an option's current value as text into buf (as the file would hold it). */
 void aiops_config_format_value(const struct aiops_config *cfg, const struct aiops_option *o,
                                char *buf, size_t len);
+/* The value of key in a source/sink entry ("brokers", "properties.security.protocol"), or def
+ * when the entry has no such key. Borrowed from e. */
+const char *aiops_config_entry_get(const struct aiops_config_entry *e, const char *key,
+                                   const char *def);
 /* Frees the entries/rules arrays and everything they own. NULL is a no-op. */
 void aiops_config_entries_free(struct aiops_config_entry *e, size_t n);
 void aiops_config_rules_free(struct aiops_config_rule *r, size_t n);

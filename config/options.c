@@ -594,3 +594,12 @@ void aiops_config_print_options(FILE *out, bool markdown)
         fputs("  sources, sinks, detection.rules: lists in the YAML file only\n", out);
     }
 }
+
+const char *aiops_config_entry_get(const struct aiops_config_entry *e, const char *key,
+                                   const char *def)
+{
+    for (size_t i = 0; e != NULL && i < e->n_kv; i++)
+        if (strcmp(e->kv[i].key, key) == 0)
+            return e->kv[i].value;
+    return def;
+}

@@ -65,7 +65,7 @@ static int base_scheme(const char *url, char *base, size_t len)
     return 0;
 }
 
-int aiops_store_open(struct aiops_store **out, const char *url, uint32_t batch_ms,
+int aiops_store_open(struct aiops_store **out, const char *url, uv_loop_t *loop, uint32_t batch_ms,
                      uint32_t queue_max, char *errbuf, size_t errlen)
 {
     const struct aiops_store_ops *ops = NULL;
@@ -109,6 +109,7 @@ int aiops_store_open(struct aiops_store **out, const char *url, uint32_t batch_m
         return AIOPS_ENOMEM;
     }
     s->ops = ops;
+    s->loop = loop;
     s->batch_ms = batch_ms;
     s->queue_max = queue_max;
     err = ops->open(s, url, errbuf, errlen);

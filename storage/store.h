@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
+#include "agent/event.h"
+
 /* One row of detection_history. Strings are borrowed by append and copied. */
 struct aiops_detection_record {
     const char *resource_id;
@@ -42,20 +46,44 @@ struct aiops_store_stats {
     uint64_t failed;  /* rows lost to write errors */
     uint64_t queued;  /* rows waiting now */
     uint64_t batches; /* transactions committed (each holds one batch of rows) */
+    uint64_t retries; /* batches retried after a write or connection error */
 };
+
+/* Receives one checkpoint at load: the series key and the blob saved for it. Returns 0 or a
+ * negative AIOPS_E* that stops the load. */
+typedef int (*aiops_checkpoint_fn)(void *ctx, const char *series_key, const void *blob,
+                                   size_t len);
 
 struct aiops_store;
 
 struct aiops_store_ops {
     const char *scheme; /* URL scheme this store serves ("sqlite") */
     size_t size;        /* sizeof the implementation's struct */
-    /* Opens url (schema created/migrated). Returns 0 or a negative AIOPS_E*, with errbuf. */
+    /* Opens url (schema created/migrated). s->loop is set (NULL outside `run`: a store that
+     * needs the loop fails with errbuf saying so). Returns 0 or a negative AIOPS_E*, with
+     * errbuf. */
     int (*open)(struct aiops_store *s, const char *url, char *errbuf, size_t errlen);
     /* Writes everything queued, then releases all. */
     void (*close)(struct aiops_store *s);
-    /* Queue a row; AIOPS_EBUSY when the queue is full (the row is counted as dropped). */
+    /* Queue a row of the detect API's history; AIOPS_EBUSY when the queue is full (the row is
+     * counted as dropped). Safe from any thread (the detect API calls them from the pool). */
     int (*append_detection)(struct aiops_store *s, const struct aiops_detection_record *r);
     int (*append_event)(struct aiops_store *s, const struct aiops_event_record *r);
+    /* Streaming (loop thread only). Queue a version of a streaming event, inserted or updated
+     * by e->id so a retry never duplicates it; seq is the pipeline's sequence number behind it.
+     * Never dropped: while the database is unreachable rows stay queued and are retried; the
+     * pipeline pauses its sources once stats.queued reaches queue_max. Returns 0 or
+     * AIOPS_ENOMEM. */
+    int (*upsert_event)(struct aiops_store *s, const struct aiops_event *e, uint64_t seq);
+    /* Queue the detector state of one series (replaces the previous one). Best effort: a
+     * checkpoint lost to an outage is replaced by the next. Returns 0 or AIOPS_ENOMEM. */
+    int (*save_checkpoint)(struct aiops_store *s, const char *series_key, const void *blob,
+                           size_t len);
+    /* Reads every checkpoint saved (blocking; called at start and on a Kafka partition
+     * assignment). Returns 0 or a negative AIOPS_E*. */
+    int (*load_checkpoints)(struct aiops_store *s, aiops_checkpoint_fn fn, void *ctx);
+    /* The smallest seq of an upserted event not yet committed, UINT64_MAX when none. */
+    uint64_t (*pending_seq)(struct aiops_store *s);
     /* Blocks until every row queued before the call is written. */
     int (*flush)(struct aiops_store *s);
     /* True while the store can write (for /health). */
@@ -65,13 +93,14 @@ struct aiops_store_ops {
 
 struct aiops_store {
     const struct aiops_store_ops *ops;
+    uv_loop_t *loop;    /* the agent's loop, or NULL */
     uint32_t batch_ms;  /* longest a queued row waits before it is written */
     uint32_t queue_max; /* rows queued at most */
 };
 
 /* Opens the store the URL names ("sqlite:///./aiops.db", "sqlite+aiosqlite:///...",
  * "sqlite://:memory:"). *out untouched on failure; errbuf says why. */
-int aiops_store_open(struct aiops_store **out, const char *url, uint32_t batch_ms,
+int aiops_store_open(struct aiops_store **out, const char *url, uv_loop_t *loop, uint32_t batch_ms,
                      uint32_t queue_max, char *errbuf, size_t errlen);
 /* Flushes and frees. NULL is a no-op. */
 void aiops_store_close(struct aiops_store *s);
@@ -85,6 +114,25 @@ static inline int aiops_store_append_event(struct aiops_store *s,
                                            const struct aiops_event_record *r)
 {
     return s->ops->append_event(s, r);
+}
+static inline int aiops_store_upsert_event(struct aiops_store *s, const struct aiops_event *e,
+                                           uint64_t seq)
+{
+    return s->ops->upsert_event(s, e, seq);
+}
+static inline int aiops_store_save_checkpoint(struct aiops_store *s, const char *series_key,
+                                              const void *blob, size_t len)
+{
+    return s->ops->save_checkpoint(s, series_key, blob, len);
+}
+static inline int aiops_store_load_checkpoints(struct aiops_store *s, aiops_checkpoint_fn fn,
+                                               void *ctx)
+{
+    return s->ops->load_checkpoints(s, fn, ctx);
+}
+static inline uint64_t aiops_store_pending_seq(struct aiops_store *s)
+{
+    return s->ops->pending_seq(s);
 }
 static inline int aiops_store_flush(struct aiops_store *s)
 {

@@ -74,7 +74,7 @@ static struct aiops_detection_record detection(const char *resource, int64_t i)
 static struct aiops_store *open_store(const char *u, uint32_t batch_ms, uint32_t queue_max)
 {
     struct aiops_store *s = NULL;
-    int err = aiops_store_open(&s, u, batch_ms, queue_max, errbuf, sizeof(errbuf));
+    int err = aiops_store_open(&s, u, NULL, batch_ms, queue_max, errbuf, sizeof(errbuf));
 
     cr_assert(eq(int, err, 0), "open %s: %s", u, errbuf);
     return s;
@@ -385,7 +385,7 @@ Test(sqlite, refuses_a_database_with_a_newer_schema_version)
 
     cr_assert(eq(int, sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK));
     sqlite3_close(db);
-    err = aiops_store_open(&s, url, LONG_MS, 10, errbuf, sizeof(errbuf));
+    err = aiops_store_open(&s, url, NULL, LONG_MS, 10, errbuf, sizeof(errbuf));
     cr_assert(eq(int, err, AIOPS_EINVAL));
     cr_assert(eq(ptr, s, NULL));
     cr_assert(strstr(errbuf, "99") != NULL, "%s", errbuf);
@@ -400,7 +400,7 @@ Test(sqlite, names_the_path_it_cannot_open)
     const char *bad = "sqlite:////nonexistent-aiops-dir/sub/history.db";
     int err;
 
-    err = aiops_store_open(&s, bad, LONG_MS, 10, errbuf, sizeof(errbuf));
+    err = aiops_store_open(&s, bad, NULL, LONG_MS, 10, errbuf, sizeof(errbuf));
     cr_assert(err < 0);
     cr_assert(eq(ptr, s, NULL));
     cr_assert(strstr(errbuf, "/nonexistent-aiops-dir/sub/history.db") != NULL, "%s", errbuf);
@@ -411,7 +411,7 @@ Test(sqlite, refuses_a_url_with_a_host)
 {
     struct aiops_store *s = NULL;
 
-    cr_assert(eq(int, aiops_store_open(&s, "sqlite://host/x.db", 10, 10, errbuf, sizeof(errbuf)),
+    cr_assert(eq(int, aiops_store_open(&s, "sqlite://host/x.db", NULL, 10, 10, errbuf, sizeof(errbuf)),
                  AIOPS_EINVAL));
     cr_assert(strstr(errbuf, "sqlite://host/x.db") != NULL, "%s", errbuf);
 }
@@ -474,7 +474,7 @@ Test(sqlite, open_cleans_up_after_every_allocation_failure)
 
     for (long n = 0;; n++) {
         aiops_mem_fail_after(n);
-        err = aiops_store_open(&s, url, LONG_MS, 10, errbuf, sizeof(errbuf));
+        err = aiops_store_open(&s, url, NULL, LONG_MS, 10, errbuf, sizeof(errbuf));
         aiops_mem_fail_after(-1);
         if (err == 0)
             break;
