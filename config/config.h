@@ -60,8 +60,18 @@ struct aiops_config {
     double sensitivity_medium;
     double sensitivity_high;
     uint64_t seed; /* seed of randomised detectors */
+    char *stream_methods;           /* methods of series no rule matches, comma-separated */
     /* events */
     double grouping_window_seconds; /* ANOMALY_GROUPING_WINDOW_SECONDS (300) */
+    double priority_step;           /* priority rise that republishes an open event */
+    char *severity_bands;           /* "critical,major,minor" lowest priorities */
+    char *correlate_by;             /* label grouping events into incidents; "": resource */
+    uint32_t events_kept;           /* resolved events kept in memory */
+    /* streaming */
+    uint32_t max_series;
+    double idle_seconds;       /* a series with no point this long is evicted */
+    double checkpoint_seconds; /* detector state saved this often */
+    char *resource_tag;        /* tag naming the resource in Telegraf/Influx/collectd */
 
     /* Sections for the streaming pieces; parsed from the file only. */
     struct aiops_config_entry *sources;
@@ -104,6 +114,8 @@ void aiops_config_print_options(FILE *out, bool markdown);
 /* Detector parameters for a sensitivity, from the detection section. */
 void aiops_config_detector_params(const struct aiops_config *cfg, enum aiops_sensitivity s,
                                   struct aiops_detector_params *out);
+/* Parses events.severity_bands into out[0..2] (critical, major, minor). 0 or AIOPS_EINVAL. */
+int aiops_config_parse_bands(const char *value, double out[3]);
 /* Splits listen into host and port. Returns 0 or AIOPS_EINVAL. host needs 64 bytes. */
 int aiops_config_listen_split(const char *listen, char *host, size_t hostlen, int *port);
 

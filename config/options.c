@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -47,6 +48,57 @@ static int check_method(const char *value, char *errbuf, size_t errlen)
         return AIOPS_EINVAL;
     }
     return 0;
+}
+
+/* Three descending priorities in (0, 1]: critical, major, minor. */
+static int check_bands(const char *value, char *errbuf, size_t errlen)
+{
+    double b[3];
+
+    if (aiops_config_parse_bands(value, b) < 0) {
+        snprintf(errbuf, errlen, "'%s' is not three descending priorities in (0, 1]", value);
+        return AIOPS_EINVAL;
+    }
+    return 0;
+}
+
+int aiops_config_parse_bands(const char *value, double out[3])
+{
+    char *end;
+    const char *p = value;
+
+    for (int i = 0; i < 3; i++) {
+        errno = 0;
+        out[i] = strtod(p, &end);
+        if (end == p || errno != 0 || !(out[i] > 0 && out[i] <= 1) || (i > 0 && out[i] >= out[i - 1]))
+            return AIOPS_EINVAL;
+        p = end;
+        if (i < 2 && *p++ != ',')
+            return AIOPS_EINVAL;
+    }
+    return *p == '\0' ? 0 : AIOPS_EINVAL;
+}
+
+/* A comma-separated list of method names. */
+static int check_methods(const char *value, char *errbuf, size_t errlen)
+{
+    char name[64];
+
+    for (const char *p = value;; p++) {
+        size_t n = strcspn(p, ",");
+
+        if (n == 0 || n >= sizeof(name)) {
+            snprintf(errbuf, errlen, "'%s' is not a list of method names", value);
+            return AIOPS_EINVAL;
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        if (check_method(name, errbuf, errlen) < 0)
+            return AIOPS_EINVAL;
+        p += n;
+        if (*p == '\0')
+            return 0;
+    }
 }
 
 #define FIELD(f) offsetof(struct aiops_config, f)
@@ -90,10 +142,13 @@ const struct aiops_option aiops_config_options[] = {
     {.key = "log.debug", .env = "AIOPS_DEBUG", .legacy = "DEBUG", .type = AIOPS_OPT_BOOL,
      .def = "false", .offset = FIELD(debug),
      .help = "The old service's DEBUG: true sets log.level to debug."},
-    {.key = "detection.default.methods", .env = "AIOPS_DEFAULT_METHOD", .type = AIOPS_OPT_STRING,
-     .def = "isolation-forest", .offset = FIELD(default_method), .check = check_method,
-     .flags = AIOPS_OPT_LIST | AIOPS_OPT_FIRST,
-     .help = "Method of a detect request that names none (the first of the list)."},
+    {.key = "http.detect_default_method", .env = "AIOPS_DEFAULT_METHOD",
+     .type = AIOPS_OPT_STRING, .def = "isolation-forest", .offset = FIELD(default_method),
+     .check = check_method, .help = "Method of a detect request that names none."},
+    {.key = "detection.default.methods", .env = "AIOPS_METHODS", .type = AIOPS_OPT_STRING,
+     .def = "auto", .offset = FIELD(stream_methods), .check = check_methods,
+     .flags = AIOPS_OPT_LIST,
+     .help = "Methods of a streamed series no rule matches; a point is anomalous when any is."},
     {.key = "detection.default.sensitivity", .env = "AIOPS_DEFAULT_SENSITIVITY",
      .type = AIOPS_OPT_ENUM, .def = "medium", .offset = FIELD(default_sensitivity),
      .choices = "low|medium|high", .help = "Sensitivity of a request or rule that names none."},
@@ -127,6 +182,31 @@ const struct aiops_option aiops_config_options[] = {
      .legacy = "ANOMALY_GROUPING_WINDOW_SECONDS", .type = AIOPS_OPT_DOUBLE, .def = "300",
      .offset = FIELD(grouping_window_seconds), .min = 0, .max = 31536000,
      .help = "Anomalies of one series this close together, in seconds, form one event."},
+    {.key = "events.priority_step", .env = "AIOPS_PRIORITY_STEP", .type = AIOPS_OPT_DOUBLE,
+     .def = "0.1", .offset = FIELD(priority_step), .min = 0.001, .max = 1,
+     .help = "An open event is published again when its priority has risen this much."},
+    {.key = "events.severity_bands", .env = "AIOPS_SEVERITY_BANDS", .type = AIOPS_OPT_STRING,
+     .def = "0.8,0.6,0.4", .offset = FIELD(severity_bands), .check = check_bands,
+     .flags = AIOPS_OPT_LIST,
+     .help = "Lowest priority of critical, major and minor events; below is warning."},
+    {.key = "events.correlate_by", .env = "AIOPS_CORRELATE_BY", .type = AIOPS_OPT_STRING,
+     .def = "", .offset = FIELD(correlate_by),
+     .help = "Label whose value groups events into incidents (\"service\"); empty: the resource."},
+    {.key = "events.kept", .env = "AIOPS_EVENTS_KEPT", .type = AIOPS_OPT_U32, .def = "10000",
+     .offset = FIELD(events_kept), .min = 10, .max = 10000000,
+     .help = "Resolved events kept in memory for GET /api/v1/events (the store keeps all)."},
+    {.key = "streaming.max_series", .env = "AIOPS_MAX_SERIES", .type = AIOPS_OPT_U32,
+     .def = "100000", .offset = FIELD(max_series), .min = 1, .max = 100000000,
+     .help = "Series tracked at most; the one idle longest is evicted for a new one."},
+    {.key = "streaming.idle_seconds", .env = "AIOPS_IDLE_SECONDS", .type = AIOPS_OPT_DOUBLE,
+     .def = "3600", .offset = FIELD(idle_seconds), .min = 1, .max = 31536000,
+     .help = "A series with no point for this long is evicted (its checkpoint stays)."},
+    {.key = "streaming.checkpoint_seconds", .env = "AIOPS_CHECKPOINT_SECONDS",
+     .type = AIOPS_OPT_DOUBLE, .def = "60", .offset = FIELD(checkpoint_seconds), .min = 1,
+     .max = 86400, .help = "How often changed series' detector state is saved to the store."},
+    {.key = "streaming.resource_tag", .env = "AIOPS_RESOURCE_TAG", .type = AIOPS_OPT_STRING,
+     .def = "host", .offset = FIELD(resource_tag),
+     .help = "Tag naming the resource in Telegraf, Influx line and collectd payloads."},
 };
 /* clang-format on */
 

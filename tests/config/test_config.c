@@ -176,7 +176,7 @@ Test(config, loads_the_example_of_the_issue_with_its_sources_sinks_and_rules)
     cr_assert(eq(str, cfg.sinks[0].type, "kafka"));
     cr_assert(eq(str, (char *)kv(&cfg.sinks[0], "topic"), "aiops.alerts"));
     cr_assert(eq(str, cfg.database_url, "postgresql://postgres@127.0.0.1:5432/aiops"));
-    cr_assert(eq(str, cfg.default_method, "auto"), "the first of default.methods");
+    cr_assert(eq(str, cfg.stream_methods, "auto"));
     cr_assert(eq(str, cfg.default_sensitivity, "medium"));
     cr_assert(eq(u32, cfg.window, 256));
     cr_assert(eq(sz, cfg.n_rules, 1));
@@ -232,7 +232,7 @@ Test(config, loads_every_scalar_section_and_joins_lists)
     cr_assert(eq(u32, cfg.moving_average_window, 7));
     cr_assert(eq(dbl, cfg.sensitivity_high, 0.2));
     cr_assert(eq(u64, cfg.seed, 7));
-    cr_assert(eq(str, cfg.default_method, "z-score"));
+    cr_assert(eq(str, cfg.stream_methods, "z-score"));
     cr_assert(eq(str, cfg.default_sensitivity, "low"));
     cr_assert(eq(u32, cfg.window, 64));
     cr_assert(eq(dbl, cfg.grouping_window_seconds, 60.5));
@@ -687,7 +687,7 @@ Test(config, print_masks_passwords_and_secret_keys)
     cr_assert(not(eq(ptr, strstr(text, "http:\n  listen: \"127.0.0.1:8000\"\n"), NULL)), "%s",
               text);
     cr_assert(not(eq(ptr, strstr(text, "\n  cors_origins: \"\"\n"), NULL)), "%s", text);
-    cr_assert(not(eq(ptr, strstr(text, "  default:\n    methods: [\"isolation-forest\"]\n"), NULL)),
+    cr_assert(not(eq(ptr, strstr(text, "  default:\n    methods: \"auto\"\n"), NULL)),
               "%s", text);
     aiops_config_fini(&cfg);
 }
@@ -704,7 +704,7 @@ Test(config, printed_configuration_loads_back_to_the_same_values)
     cr_assert(eq(int, load_text(&again, text, errbuf, sizeof(errbuf)), 0), "%s\n%s", errbuf, text);
     cr_assert(eq(str, again.listen, cfg.listen));
     cr_assert(eq(dbl, again.z_score_threshold, 2.75));
-    cr_assert(eq(str, again.default_method, "auto"));
+    cr_assert(eq(str, again.stream_methods, "auto"));
     cr_assert(eq(sz, again.n_sources, 2));
     cr_assert(eq(str, (char *)kv(&again.sources[1], "topics"), "metrics/#"));
     cr_assert(eq(sz, again.n_rules, 1));
