@@ -27,7 +27,7 @@ struct aiops_event {
     double max_score;       /* [0,1] */
     int64_t anomaly_points; /* anomalous points so far */
     double peak_value;      /* the value farthest from expected */
-    double priority;        /* 0..100 */
+    double priority;        /* [0,1]: score, points and duration, as the detect API ranks */
     const char *severity;   /* "critical", "major", "minor", "warning" */
     const char *method;     /* the detector that scored the peak */
     const char *reason;     /* why the peak point is anomalous */

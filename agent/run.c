@@ -5,6 +5,7 @@
 #include "agent/cli.h"
 #include "agent/err.h"
 #include "agent/log.h"
+#include "agent/pipeline.h"
 #include "config/config.h"
 #include "storage/store.h"
 #include "transports/api.h"
@@ -25,8 +26,17 @@ struct agent {
     uv_timer_t drain_timer;
     struct aiops_http_server *http;
     struct aiops_api *api;
+    struct aiops_pipeline *pipeline;
+    bool pipeline_running;
     bool stopping;
 };
+
+static void on_pipeline_stopped(void *arg)
+{
+    struct agent *a = arg;
+
+    a->pipeline_running = false;
+}
 
 static void on_http_closed(void *arg)
 {
@@ -60,6 +70,8 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_timer_start(&a->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
     uv_unref((uv_handle_t *)&a->drain_timer);
+    /* HTTP ingest answers 503 from here on; sources stop once the sinks have what was read. */
+    aiops_pipeline_stop(a->pipeline, on_pipeline_stopped, a);
     aiops_http_server_close(a->http, on_http_closed, a);
 }
 
@@ -78,6 +90,13 @@ static int serve(struct agent *a, const struct aiops_config *cfg, struct aiops_s
         aiops_error("agent", "api: %s", aiops_strerror(err));
         return err;
     }
+    a->pipeline_running = true;
+    err = aiops_pipeline_create(&a->pipeline, &a->loop, cfg, store, errbuf, sizeof(errbuf));
+    if (err < 0) {
+        aiops_error("agent", "%s", errbuf);
+        goto err_destroy_api;
+    }
+    aiops_api_set_pipeline(a->api, a->pipeline);
     err = aiops_http_server_create(&a->http, &a->loop, host, port, cfg->max_body_bytes,
                                    aiops_api_handle, a->api, errbuf, sizeof(errbuf));
     if (err < 0) {
@@ -101,6 +120,7 @@ static int serve(struct agent *a, const struct aiops_config *cfg, struct aiops_s
     return 0;
 err_destroy_api:
     aiops_api_destroy(a->api);
+    a->api = NULL;
     return err;
 }
 
@@ -136,12 +156,6 @@ int aiops_cmd_run(int argc, char **argv)
         aiops_config_fini(&cfg);
         return 2;
     }
-    err = aiops_store_open(&store, cfg.database_url, NULL, cfg.store_batch_ms, cfg.store_queue_max,
-                           errbuf, sizeof(errbuf));
-    if (err < 0) {
-        aiops_error("agent", "storage: %s", errbuf);
-        goto out_fini_config;
-    }
     /* Detection is CPU-bound: more pool threads than cores only adds preemption to the tail
      * latency. Set before the pool starts (at the first offloaded request); a user's value wins. */
     if (getenv("UV_THREADPOOL_SIZE") == NULL) {
@@ -154,16 +168,28 @@ int aiops_cmd_run(int argc, char **argv)
     err = uv_loop_init(&a.loop);
     if (err < 0) {
         aiops_error("agent", "event loop: %s", uv_strerror(err));
-        goto out_close_store;
+        goto out_fini_config;
+    }
+    err = aiops_store_open(&store, cfg.database_url, &a.loop, cfg.store_batch_ms,
+                           cfg.store_queue_max, errbuf, sizeof(errbuf));
+    if (err < 0) {
+        aiops_error("agent", "storage: %s", errbuf);
+        goto out_close_loop;
     }
     if (serve(&a, &cfg, store) == 0)
         status = 0;
+    /* A failed start: stop what the pipeline started (sources, sinks) before closing. */
+    if (a.pipeline != NULL && a.pipeline_running && !a.stopping)
+        aiops_pipeline_stop(a.pipeline, on_pipeline_stopped, &a);
+    uv_run(&a.loop, UV_RUN_DEFAULT);
+    aiops_pipeline_destroy(a.pipeline);
+    aiops_store_close(store); /* flushes what the last requests and events queued */
+    store = NULL;
+out_close_loop:
     /* Close whatever is left (handles of a failed start), then the loop itself. */
     uv_walk(&a.loop, close_handle, NULL);
     uv_run(&a.loop, UV_RUN_DEFAULT);
     uv_loop_close(&a.loop);
-out_close_store:
-    aiops_store_close(store); /* flushes the history queued by the last requests */
     if (status == 0)
         aiops_info("agent", "stopped cleanly");
 out_fini_config:

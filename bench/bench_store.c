@@ -55,8 +55,8 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(url, sizeof(url), "sqlite:///%s/bench.db", dir);
-    err =
-        aiops_store_open(&s, url, NULL, (uint32_t)batch_ms, (uint32_t)queue_max, errbuf, sizeof(errbuf));
+    err = aiops_store_open(&s, url, NULL, (uint32_t)batch_ms, (uint32_t)queue_max, errbuf,
+                           sizeof(errbuf));
     if (err < 0) {
         fprintf(stderr, "bench_store: %s\n", errbuf);
         remove_dir(dir);

@@ -59,8 +59,8 @@ struct aiops_config {
     double sensitivity_low;         /* expected anomaly share per level, for ML detectors */
     double sensitivity_medium;
     double sensitivity_high;
-    uint64_t seed; /* seed of randomised detectors */
-    char *stream_methods;           /* methods of series no rule matches, comma-separated */
+    uint64_t seed;        /* seed of randomised detectors */
+    char *stream_methods; /* methods of series no rule matches, comma-separated */
     /* events */
     double grouping_window_seconds; /* ANOMALY_GROUPING_WINDOW_SECONDS (300) */
     double priority_step;           /* priority rise that republishes an open event */

@@ -70,7 +70,8 @@ int aiops_config_parse_bands(const char *value, double out[3])
     for (int i = 0; i < 3; i++) {
         errno = 0;
         out[i] = strtod(p, &end);
-        if (end == p || errno != 0 || !(out[i] > 0 && out[i] <= 1) || (i > 0 && out[i] >= out[i - 1]))
+        if (end == p || errno != 0 || !(out[i] > 0 && out[i] <= 1) ||
+            (i > 0 && out[i] >= out[i - 1]))
             return AIOPS_EINVAL;
         p = end;
         if (i < 2 && *p++ != ',')

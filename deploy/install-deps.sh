@@ -9,7 +9,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libuv1-dev libyajl-dev libhttp-parser-dev libsqlite3-dev
             libyaml-dev libcurl4-openssl-dev liblapacke-dev librdkafka-dev libmosquitto-dev
-            libmsgpack-dev libpq-dev)
+            libmsgpack-dev libpq-dev uthash-dev)
 # The streaming tests start real brokers and a throw-away PostgreSQL server.
 test_pkgs=(libcriterion-dev clang libclang-rt-14-dev curl python3 kcat mosquitto
            mosquitto-clients postgresql postgresql-client)

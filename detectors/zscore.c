@@ -39,13 +39,16 @@ void aiops_rolling_fini(struct aiops_rolling *r)
     r->ring = NULL;
 }
 
-/* Recomputes the sums exactly from the ring, around the latest value. */
+/* Recomputes the sums exactly from the ring, around the latest value: entries are re-expressed
+ * as offsets from the new shift. */
 static void rebase(struct aiops_rolling *r)
 {
-    double sum = 0.0, sumsq = 0.0, shift = r->last;
+    double sum = 0.0, sumsq = 0.0, shift = r->last, move = r->shift - shift;
 
     for (uint32_t i = 0; i < r->count; i++) {
-        double d = r->ring[i] - shift;
+        double d = (double)(float)((double)r->ring[i] + move);
+
+        r->ring[i] = (float)d;
         sum += d;
         sumsq += d * d;
     }
@@ -63,14 +66,15 @@ void aiops_rolling_push(struct aiops_rolling *r, double x)
     if (r->count == 0)
         r->shift = x;
     if (r->count == r->cap) {
-        d = r->ring[r->head] - r->shift;
+        d = (double)r->ring[r->head];
         r->sum -= d;
         r->sumsq -= d * d;
     } else {
         r->count++;
     }
-    r->ring[r->head] = x;
-    d = x - r->shift;
+    /* Sums take the stored (float) offset, so what leaves is exactly what came in. */
+    r->ring[r->head] = (float)(x - r->shift);
+    d = (double)r->ring[r->head];
     r->sum += d;
     r->sumsq += d * d;
     if (++r->head == r->cap)

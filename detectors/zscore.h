@@ -18,10 +18,11 @@ extern const struct aiops_detector_ops aiops_moving_average_ops; /* "moving-aver
  * kept around `shift` (a recent value) and recomputed from the ring every `cap` pushes, so
  * float drift and cancellation stay bounded. Embedded: init/fini; push never allocates. */
 struct aiops_rolling {
-    double *ring;          /* owned, cap entries */
-    uint32_t cap;          /* window length in points, >= 2 */
-    uint32_t count;        /* values held, <= cap */
-    uint32_t head;         /* slot the next value goes to */
+    float *ring;    /* owned, cap entries: each value's offset from shift. A float offset keeps
+                     * 7 digits of the deviation (not of the value), and halves a series' memory. */
+    uint32_t cap;   /* window length in points, >= 2 */
+    uint32_t count; /* values held, <= cap */
+    uint32_t head;  /* slot the next value goes to */
     uint32_t since_rebase; /* pushes since the sums were recomputed, < cap */
     uint32_t run;          /* how many of the latest pushes equal `last` (capped at cap) */
     double last;           /* the latest value pushed */

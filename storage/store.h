@@ -51,8 +51,7 @@ struct aiops_store_stats {
 
 /* Receives one checkpoint at load: the series key and the blob saved for it. Returns 0 or a
  * negative AIOPS_E* that stops the load. */
-typedef int (*aiops_checkpoint_fn)(void *ctx, const char *series_key, const void *blob,
-                                   size_t len);
+typedef int (*aiops_checkpoint_fn)(void *ctx, const char *series_key, const void *blob, size_t len);
 
 struct aiops_store;
 

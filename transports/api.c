@@ -8,9 +8,11 @@
 #include "agent/err.h"
 #include "agent/log.h"
 #include "agent/mem.h"
+#include "agent/pipeline.h"
 #include "config/config.h"
 #include "storage/store.h"
 #include "transports/api_json.h"
+#include "transports/api_stream.h"
 
 #include <assert.h>
 #include <math.h>
@@ -20,9 +22,25 @@
 #include <time.h>
 
 /* The routes /metrics counts requests by; anything else is "other", so labels stay bounded. */
-enum route { R_DETECT, R_HEALTH, R_ROOT, R_METHODS, R_METRICS, R_OTHER, R_COUNT };
-static const char *const route_names[R_COUNT] = {"/api/v1/detect", "/health",  "/",
-                                                 "/methods",       "/metrics", "other"};
+enum route {
+    R_DETECT,
+    R_HEALTH,
+    R_ROOT,
+    R_METHODS,
+    R_METRICS,
+    R_INGEST,
+    R_SERIES,
+    R_EVENTS,
+    R_INCIDENTS,
+    R_READY,
+    R_OTHER,
+    R_COUNT
+};
+static const char *const route_names[R_COUNT] = {
+    "/api/v1/detect", "/health",        "/",
+    "/methods",       "/metrics",       "/api/v1/ingest",
+    "/api/v1/series", "/api/v1/events", "/api/v1/incidents",
+    "/ready",         "other"};
 /* Status classes counted per route. */
 enum { C_2XX, C_4XX, C_5XX, C_COUNT };
 static const char *const class_names[C_COUNT] = {"2xx", "4xx", "5xx"};
@@ -37,6 +55,7 @@ struct aiops_api {
     const struct aiops_config *cfg;
     struct aiops_store *store;              /* borrowed; NULL: no history */
     const struct aiops_http_server *server; /* borrowed, for /metrics */
+    struct aiops_pipeline *pipeline;        /* borrowed; NULL: no streaming routes */
     struct aiops_detect_limits limits;
     bool offload;
     uint64_t started_ms; /* uv_hrtime at create, in ms */
@@ -112,6 +131,11 @@ void aiops_api_destroy(struct aiops_api *api)
 void aiops_api_set_server(struct aiops_api *api, const struct aiops_http_server *server)
 {
     api->server = server;
+}
+
+void aiops_api_set_pipeline(struct aiops_api *api, struct aiops_pipeline *pipeline)
+{
+    api->pipeline = pipeline;
 }
 
 static void json_reply(struct aiops_http_exchange *x, int status)
@@ -324,7 +348,10 @@ static void handle_root(struct aiops_http_exchange *x)
                    "{\"service\":\"aiops-agent\",\"version\":\"" AIOPS_VERSION "\","
                    "\"description\":\"Streaming anomaly detection for infrastructure metrics\","
                    "\"links\":{\"detect\":\"/api/v1/detect\",\"health\":\"/health\","
-                   "\"methods\":\"/methods\",\"metrics\":\"/metrics\"}}");
+                   "\"methods\":\"/methods\",\"metrics\":\"/metrics\","
+                   "\"ingest\":\"/api/v1/ingest\",\"series\":\"/api/v1/series\","
+                   "\"events\":\"/api/v1/events\",\"incidents\":\"/api/v1/incidents\","
+                   "\"ready\":\"/ready\"}}");
 }
 
 static void method_json(struct aiops_buf *b, const struct aiops_detector_ops *ops)
@@ -422,6 +449,8 @@ static void handle_metrics(struct aiops_api *api, struct aiops_http_exchange *x)
     metric_header(b, "aiops_store_connected", "gauge", "1 while the store can write.");
     aiops_buf_printf(b, "aiops_store_connected %d\n",
                      api->store != NULL && aiops_store_is_connected(api->store));
+    if (api->pipeline != NULL)
+        aiops_pipeline_write_metrics(api->pipeline, b);
 }
 
 /* ---- Routing */
@@ -431,6 +460,8 @@ static enum route route_of(const char *path)
     for (int r = 0; r < R_OTHER; r++)
         if (strcmp(path, route_names[r]) == 0)
             return (enum route)r;
+    if (strncmp(path, "/api/v1/series/", 15) == 0)
+        return R_SERIES;
     return R_OTHER;
 }
 
@@ -459,12 +490,15 @@ void aiops_api_handle(void *ctx, struct aiops_http_exchange *x)
     } else if (x->req.method == HTTP_OPTIONS) {
         handle_preflight(api, x, r);
         return;
-    } else if (r == R_DETECT) {
-        if (x->req.method == HTTP_POST) {
+    } else if (r == R_DETECT || r == R_INGEST) {
+        if (x->req.method == HTTP_POST && r == R_DETECT) {
             handle_detect(api, x);
             return;
         }
-        aiops_http_error(x, 405, "Method Not Allowed");
+        if (x->req.method == HTTP_POST)
+            aiops_api_ingest(api->pipeline, x);
+        else
+            aiops_http_error(x, 405, "Method Not Allowed");
     } else if (!get) {
         aiops_http_error(x, 405, "Method Not Allowed");
     } else if (r == R_HEALTH) {
@@ -473,10 +507,19 @@ void aiops_api_handle(void *ctx, struct aiops_http_exchange *x)
         handle_root(x);
     } else if (r == R_METHODS) {
         handle_methods(x);
+    } else if (r == R_SERIES) {
+        aiops_api_series(api->pipeline, x);
+    } else if (r == R_EVENTS) {
+        aiops_api_events(api->pipeline, x);
+    } else if (r == R_INCIDENTS) {
+        aiops_api_incidents(api->pipeline, x);
+    } else if (r == R_READY) {
+        aiops_api_ready(api->pipeline, x);
     } else {
         handle_metrics(api, x);
     }
     if (x->res.status == 405)
-        aiops_buf_puts(&x->res.headers, r == R_DETECT ? "Allow: POST\r\n" : "Allow: GET\r\n");
+        aiops_buf_puts(&x->res.headers,
+                       r == R_DETECT || r == R_INGEST ? "Allow: POST\r\n" : "Allow: GET\r\n");
     finish(api, x, r);
 }

@@ -25,6 +25,11 @@ void aiops_api_destroy(struct aiops_api *api);
 /* Lets /metrics report the server's connections. Borrowed; NULL clears it. */
 void aiops_api_set_server(struct aiops_api *api, const struct aiops_http_server *server);
 
+/* Gives the streaming routes (ingest, series, events, incidents, ready) their pipeline.
+ * Borrowed; NULL: those routes answer 503. */
+struct aiops_pipeline;
+void aiops_api_set_pipeline(struct aiops_api *api, struct aiops_pipeline *pipeline);
+
 /* The server's handler (aiops_http_handler_fn); ctx is the api. */
 void aiops_api_handle(void *ctx, struct aiops_http_exchange *x);
 

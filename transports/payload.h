@@ -50,8 +50,7 @@ int aiops_payload_decode_json(const void *data, size_t len, const struct aiops_p
 int aiops_payload_decode_msgpack(const void *data, size_t len,
                                  const struct aiops_payload_options *o, aiops_point_fn fn,
                                  void *ctx, struct aiops_payload_error *err);
-int aiops_payload_decode_influx(const void *data, size_t len,
-                                const struct aiops_payload_options *o, aiops_point_fn fn,
-                                void *ctx, struct aiops_payload_error *err);
+int aiops_payload_decode_influx(const void *data, size_t len, const struct aiops_payload_options *o,
+                                aiops_point_fn fn, void *ctx, struct aiops_payload_error *err);
 
 #endif

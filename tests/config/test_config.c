@@ -687,8 +687,7 @@ Test(config, print_masks_passwords_and_secret_keys)
     cr_assert(not(eq(ptr, strstr(text, "http:\n  listen: \"127.0.0.1:8000\"\n"), NULL)), "%s",
               text);
     cr_assert(not(eq(ptr, strstr(text, "\n  cors_origins: \"\"\n"), NULL)), "%s", text);
-    cr_assert(not(eq(ptr, strstr(text, "  default:\n    methods: \"auto\"\n"), NULL)),
-              "%s", text);
+    cr_assert(not(eq(ptr, strstr(text, "  default:\n    methods: \"auto\"\n"), NULL)), "%s", text);
     aiops_config_fini(&cfg);
 }
 

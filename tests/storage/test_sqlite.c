@@ -411,7 +411,8 @@ Test(sqlite, refuses_a_url_with_a_host)
 {
     struct aiops_store *s = NULL;
 
-    cr_assert(eq(int, aiops_store_open(&s, "sqlite://host/x.db", NULL, 10, 10, errbuf, sizeof(errbuf)),
+    cr_assert(eq(int,
+                 aiops_store_open(&s, "sqlite://host/x.db", NULL, 10, 10, errbuf, sizeof(errbuf)),
                  AIOPS_EINVAL));
     cr_assert(strstr(errbuf, "sqlite://host/x.db") != NULL, "%s", errbuf);
 }

@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/* The event tracker (see events.h). Events and incidents live in intrusive lists: open events
+ * (swept for quiet ones), the bounded tail of resolved ones, and incidents, open first. */
+#include "agent/events.h"
+
+#include "agent/err.h"
+#include "agent/mem.h"
+#include "agent/timestamp.h"
+#include "config/config.h"
+#include "transports/api_json.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#define INCIDENTS_KEPT    1000
+#define INCIDENT_RES_MAX  32 /* distinct resources remembered per incident */
+
+/* 128-bit id from two FNV-1a passes with different bases: stable across restarts. */
+static void make_id(char out[AIOPS_EVENT_ID_LEN], const char *a, const char *b, int64_t ms)
+{
+    uint64_t h[2] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull};
+
+    for (int k = 0; k < 2; k++) {
+        const char *parts[2] = {a, b};
+
+        for (int j = 0; j < 2; j++) {
+            for (const char *p = parts[j]; p != NULL && *p != '\0'; p++)
+                h[k] = (h[k] ^ (unsigned char)*p) * 0x100000001b3ull;
+            h[k] = (h[k] ^ 0x1f) * 0x100000001b3ull;
+        }
+        for (int i = 0; i < 8; i++)
+            h[k] = (h[k] ^ (uint64_t)((ms >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+    }
+    snprintf(out, AIOPS_EVENT_ID_LEN, "%016llx%016llx", (unsigned long long)h[0],
+             (unsigned long long)h[1]);
+}
+
+int aiops_events_init(struct aiops_events *t, const struct aiops_config *cfg,
+                      aiops_event_publish_fn publish, void *ctx)
+{
+    memset(t, 0, sizeof(*t));
+    t->window_ms = cfg->grouping_window_seconds * 1000.0;
+    t->priority_step = cfg->priority_step;
+    if (aiops_config_parse_bands(cfg->severity_bands, t->bands) < 0)
+        return AIOPS_EINVAL;
+    t->correlate_by = cfg->correlate_by;
+    t->kept_max = cfg->events_kept;
+    t->publish = publish;
+    t->ctx = ctx;
+    return 0;
+}
+
+static void free_event(struct aiops_tracked_event *te)
+{
+    aiops_free(te->resource_id);
+    aiops_free(te->metric);
+    aiops_free(te->labels_json);
+    aiops_free(te->correlation);
+    aiops_free(te);
+}
+
+
+static void free_incident(struct aiops_incident *inc)
+{
+    aiops_free(inc->key);
+    aiops_free(inc);
+}
+
+void aiops_events_fini(struct aiops_events *t)
+{
+    struct aiops_tracked_event *te, *next;
+    struct aiops_incident *inc, *inext;
+
+    for (te = t->open_head; te != NULL; te = next) {
+        next = te->next;
+        if (te->series != NULL)
+            te->series->event = NULL;
+        free_event(te);
+    }
+    for (te = t->resolved_head; te != NULL; te = next) {
+        next = te->next;
+        free_event(te);
+    }
+    for (inc = t->incidents; inc != NULL; inc = inext) {
+        inext = inc->next;
+        free_incident(inc);
+    }
+    memset(t, 0, sizeof(*t));
+}
+
+static const char *severity_of(const struct aiops_events *t, double priority)
+{
+    if (priority >= t->bands[0])
+        return "critical";
+    if (priority >= t->bands[1])
+        return "major";
+    if (priority >= t->bands[2])
+        return "minor";
+    return "warning";
+}
+
+/* The old service's ranking (agent/group.c), so streamed and batch events compare. */
+static double priority_of(const struct aiops_event *e)
+{
+    double p = 0.5 * e->max_score + 0.3 * fmin((double)e->anomaly_points / 10.0, 1.0) +
+               0.2 * fmin(e->duration_seconds / 600.0, 1.0);
+
+    return round(p * 1000.0) / 1000.0;
+}
+
+static void publish(struct aiops_events *t, struct aiops_tracked_event *te)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    te->ev.updated_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    te->ev.version++;
+    te->published_priority = te->ev.priority;
+    t->stats.published++;
+    if (t->publish != NULL)
+        t->publish(t->ctx, &te->ev);
+}
+
+static const char *correlation_of(const struct aiops_events *t, const struct aiops_series *s)
+{
+    if (t->correlate_by[0] != '\0')
+        for (size_t i = 0; i < s->n_labels; i++)
+            if (strcmp(s->labels[i].key, t->correlate_by) == 0)
+                return s->labels[i].value;
+    return s->resource_id;
+}
+
+static void incident_priority(struct aiops_incident *inc, double event_priority)
+{
+    double p;
+
+    inc->max_event_priority = fmax(inc->max_event_priority, event_priority);
+    p = inc->max_event_priority;
+    /* Rises with the breadth of the incident: more metrics, more resources. */
+    p += 0.05 * (double)(inc->metrics > 0 ? inc->metrics - 1 : 0) +
+         0.1 * (double)(inc->resources > 0 ? inc->resources - 1 : 0);
+    inc->priority = fmin(round(p * 1000.0) / 1000.0, 1.0);
+}
+
+static struct aiops_incident *join_incident(struct aiops_events *t,
+                                            struct aiops_tracked_event *te)
+{
+    struct aiops_incident *inc;
+    bool new_resource = true;
+
+    for (inc = t->incidents; inc != NULL && inc->open_events > 0; inc = inc->next)
+        if (strcmp(inc->key, te->correlation) == 0)
+            break;
+    if (inc == NULL || inc->open_events == 0) {
+        inc = aiops_calloc(1, sizeof(*inc));
+        if (inc == NULL)
+            return NULL;
+        inc->key = aiops_strdup(te->correlation);
+        if (inc->key == NULL) {
+            aiops_free(inc);
+            return NULL;
+        }
+        make_id(inc->id, "incident", te->correlation, te->ev.start_ms);
+        inc->start_ms = te->ev.start_ms;
+        inc->next = t->incidents; /* open ones first */
+        if (t->incidents != NULL)
+            t->incidents->prev = inc;
+        t->incidents = inc;
+        t->n_incidents++;
+        t->stats.incidents_opened++;
+    }
+    /* A resource is new to the incident unless one of its open events already names it. */
+    for (struct aiops_tracked_event *o = t->open_head; o != NULL; o = o->next)
+        if (o != te && o->incident == inc && strcmp(o->resource_id, te->resource_id) == 0)
+            new_resource = false;
+    inc->open_events++;
+    inc->events++;
+    inc->metrics++;
+    if (new_resource)
+        inc->resources++;
+    inc->end_ms = te->ev.end_ms > inc->end_ms ? te->ev.end_ms : inc->end_ms;
+    return inc;
+}
+
+/* Trims resolved incidents beyond INCIDENTS_KEPT (they sit after the open ones). */
+static void trim_incidents(struct aiops_events *t)
+{
+    struct aiops_incident *last = t->incidents;
+
+    if (t->n_incidents <= INCIDENTS_KEPT)
+        return;
+    while (last->next != NULL)
+        last = last->next;
+    while (t->n_incidents > INCIDENTS_KEPT && last != NULL && last->open_events == 0) {
+        struct aiops_incident *prev = last->prev;
+
+        if (prev != NULL)
+            prev->next = NULL;
+        else
+            t->incidents = NULL;
+        free_incident(last);
+        t->n_incidents--;
+        last = prev;
+    }
+}
+
+static void leave_incident(struct aiops_events *t, struct aiops_tracked_event *te)
+{
+    struct aiops_incident *inc = te->incident;
+
+    if (inc == NULL || --inc->open_events > 0)
+        return;
+    /* Resolved: move behind the open incidents (to the tail, as the newest resolved). */
+    if (inc->prev != NULL)
+        inc->prev->next = inc->next;
+    else
+        t->incidents = inc->next;
+    if (inc->next != NULL)
+        inc->next->prev = inc->prev;
+    inc->prev = inc->next = NULL;
+    if (t->incidents == NULL) {
+        t->incidents = inc;
+    } else {
+        struct aiops_incident *p = t->incidents;
+
+        while (p->next != NULL && p->next->open_events > 0)
+            p = p->next;
+        if (p->open_events == 0) { /* no open incident: insert at the head */
+            inc->next = t->incidents;
+            t->incidents->prev = inc;
+            t->incidents = inc;
+        } else {
+            inc->next = p->next;
+            inc->prev = p;
+            if (p->next != NULL)
+                p->next->prev = inc;
+            p->next = inc;
+        }
+    }
+    trim_incidents(t);
+}
+
+static void unlink_open(struct aiops_events *t, struct aiops_tracked_event *te)
+{
+    if (te->prev != NULL)
+        te->prev->next = te->next;
+    else
+        t->open_head = te->next;
+    if (te->next != NULL)
+        te->next->prev = te->prev;
+    te->prev = te->next = NULL;
+    t->n_open--;
+}
+
+static void resolve(struct aiops_events *t, struct aiops_tracked_event *te)
+{
+    unlink_open(t, te);
+    if (te->series != NULL)
+        te->series->event = NULL;
+    te->series = NULL;
+    te->ev.status = AIOPS_EVENT_RESOLVED;
+    t->stats.resolved++;
+    leave_incident(t, te);
+    publish(t, te);
+    /* Newest resolved first; the oldest falls off past kept_max. */
+    te->next = t->resolved_head;
+    if (t->resolved_head != NULL)
+        t->resolved_head->prev = te;
+    else
+        t->resolved_tail = te;
+    t->resolved_head = te;
+    t->n_resolved++;
+    while (t->n_resolved > t->kept_max) {
+        struct aiops_tracked_event *old = t->resolved_tail;
+
+        t->resolved_tail = old->prev;
+        t->resolved_tail->next = NULL;
+        free_event(old);
+        t->n_resolved--;
+    }
+}
+
+static int open_event(struct aiops_events *t, struct aiops_series *s, int64_t ts_ms,
+                      double value, const struct aiops_verdict *v, const char *method,
+                      const char *reason, uint64_t now_ms)
+{
+    struct aiops_tracked_event *te = aiops_calloc(1, sizeof(*te));
+
+    if (te == NULL)
+        return AIOPS_ENOMEM;
+    te->resource_id = aiops_strdup(s->resource_id);
+    te->metric = aiops_strdup(s->metric);
+    te->labels_json = aiops_strdup(s->labels_json);
+    te->correlation = aiops_strdup(correlation_of(t, s));
+    if (te->resource_id == NULL || te->metric == NULL || te->labels_json == NULL ||
+        te->correlation == NULL) {
+        free_event(te);
+        return AIOPS_ENOMEM;
+    }
+    make_id(te->ev.id, s->key, "", ts_ms);
+    te->ev.resource_id = te->resource_id;
+    te->ev.metric = te->metric;
+    te->ev.labels_json = te->labels_json;
+    te->ev.method = te->method;
+    te->ev.reason = te->reason;
+    te->ev.status = AIOPS_EVENT_OPEN;
+    te->ev.start_ms = te->ev.end_ms = ts_ms;
+    te->ev.max_score = v->score;
+    te->ev.anomaly_points = 1;
+    te->ev.peak_value = value;
+    snprintf(te->method, sizeof(te->method), "%s", method);
+    snprintf(te->reason, sizeof(te->reason), "%s", reason);
+    te->ev.priority = priority_of(&te->ev);
+    te->ev.severity = severity_of(t, te->ev.priority);
+    te->last_anomaly_mono_ms = now_ms;
+    te->incident = join_incident(t, te);
+    if (te->incident == NULL) {
+        free_event(te);
+        return AIOPS_ENOMEM;
+    }
+    snprintf(te->ev.incident_id, sizeof(te->ev.incident_id), "%s", te->incident->id);
+    incident_priority(te->incident, te->ev.priority);
+    te->series = s;
+    s->event = te;
+    te->next = t->open_head;
+    if (t->open_head != NULL)
+        t->open_head->prev = te;
+    t->open_head = te;
+    t->n_open++;
+    t->stats.opened++;
+    publish(t, te);
+    return 0;
+}
+
+int aiops_events_on_point(struct aiops_events *t, struct aiops_series *s, int64_t ts_ms,
+                          double value, const struct aiops_verdict *v, const char *method,
+                          const char *reason, uint64_t now_ms)
+{
+    struct aiops_tracked_event *te = s->event;
+
+    /* Quiet for the whole window in the stream's own time: the event is over. */
+    if (te != NULL && (double)(ts_ms - te->ev.end_ms) > t->window_ms) {
+        resolve(t, te);
+        te = NULL;
+    }
+    if (!v->is_anomaly)
+        return 0;
+    t->stats.anomalous_points++;
+    if (te == NULL)
+        return open_event(t, s, ts_ms, value, v, method, reason, now_ms);
+    te->ev.end_ms = ts_ms;
+    te->ev.duration_seconds = (double)(ts_ms - te->ev.start_ms) / 1000.0;
+    te->ev.anomaly_points++;
+    te->last_anomaly_mono_ms = now_ms;
+    if (v->score > te->ev.max_score) {
+        te->ev.max_score = v->score;
+        te->ev.peak_value = value;
+        snprintf(te->method, sizeof(te->method), "%s", method);
+        snprintf(te->reason, sizeof(te->reason), "%s", reason);
+    }
+    te->ev.priority = priority_of(&te->ev);
+    te->ev.severity = severity_of(t, te->ev.priority);
+    if (te->incident != NULL) {
+        if (ts_ms > te->incident->end_ms)
+            te->incident->end_ms = ts_ms;
+        incident_priority(te->incident, te->ev.priority);
+    }
+    t->stats.updated++;
+    if (te->ev.priority - te->published_priority >= t->priority_step - 1e-9)
+        publish(t, te);
+    return 0;
+}
+
+void aiops_events_sweep(struct aiops_events *t, uint64_t now_ms)
+{
+    struct aiops_tracked_event *te, *next;
+
+    for (te = t->open_head; te != NULL; te = next) {
+        next = te->next;
+        if ((double)(now_ms - te->last_anomaly_mono_ms) > t->window_ms)
+            resolve(t, te);
+    }
+}
+
+void aiops_events_detach(struct aiops_events *t, struct aiops_series *s)
+{
+    if (s->event != NULL)
+        resolve(t, s->event);
+}
+
+static bool matches(const struct aiops_event *e, const struct aiops_events_filter *f)
+{
+    if (f->resource_id != NULL && strcmp(e->resource_id, f->resource_id) != 0)
+        return false;
+    if (f->status >= 0 && (int)e->status != f->status)
+        return false;
+    return e->end_ms >= f->since_ms && e->priority >= f->min_priority;
+}
+
+int aiops_events_to_json(const struct aiops_events *t, const struct aiops_events_filter *f,
+                         struct aiops_buf *out)
+{
+    const struct aiops_tracked_event *lists[2] = {t->open_head, t->resolved_head};
+    size_t n = 0;
+
+    aiops_buf_puts(out, "[");
+    for (int l = 0; l < 2; l++) {
+        for (const struct aiops_tracked_event *te = lists[l]; te != NULL && n < f->limit;
+             te = te->next) {
+            if (!matches(&te->ev, f))
+                continue;
+            if (n++ > 0)
+                aiops_buf_puts(out, ",");
+            aiops_event_to_json(&te->ev, out);
+        }
+    }
+    aiops_buf_puts(out, "]");
+    return out->err;
+}
+
+int aiops_incidents_to_json(const struct aiops_events *t, size_t limit, struct aiops_buf *out)
+{
+    size_t n = 0;
+
+    aiops_buf_puts(out, "[");
+    for (const struct aiops_incident *inc = t->incidents; inc != NULL && n < limit;
+         inc = inc->next, n++) {
+        char start[32], end[32];
+        struct aiops_time ts = {.ms = inc->start_ms, .tz = AIOPS_TZ_UTC};
+        struct aiops_time te = {.ms = inc->end_ms, .tz = AIOPS_TZ_UTC};
+
+        aiops_time_format(&ts, start, sizeof(start));
+        aiops_time_format(&te, end, sizeof(end));
+        aiops_buf_printf(out, "%s{\"id\":\"%s\",\"key\":", n > 0 ? "," : "", inc->id);
+        aiops_json_string(out, inc->key, strlen(inc->key));
+        aiops_buf_printf(out,
+                         ",\"status\":\"%s\",\"start_time\":\"%s\",\"end_time\":\"%s\","
+                         "\"events\":%zu,\"open_events\":%zu,\"metrics\":%zu,\"resources\":%zu,"
+                         "\"priority\":",
+                         inc->open_events > 0 ? "open" : "resolved", start, end, inc->events,
+                         inc->open_events, inc->metrics, inc->resources);
+        aiops_json_number(out, inc->priority);
+        aiops_buf_puts(out, "}");
+    }
+    aiops_buf_puts(out, "]");
+    return out->err;
+}
