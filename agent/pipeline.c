@@ -61,6 +61,8 @@ struct aiops_pipeline {
     void (*on_stopped)(void *arg);
     void *stopped_arg;
     struct aiops_buf json, msgpack; /* reused alert encodings */
+    aiops_event_publish_fn listener;
+    void *listener_ctx;
     /* Self-metrics. */
     uint64_t detect_ns, publish_errors, checkpoints_saved, checkpoint_errors, pauses;
 };
@@ -114,6 +116,14 @@ static void on_publish(void *ctx, const struct aiops_event *e)
         p->publish_errors++;
         aiops_error("pipeline", "event %s: the store could not queue it (out of memory)", e->id);
     }
+    if (p->listener != NULL)
+        p->listener(p->listener_ctx, e);
+}
+
+void aiops_pipeline_set_listener(struct aiops_pipeline *p, aiops_event_publish_fn fn, void *ctx)
+{
+    p->listener = fn;
+    p->listener_ctx = ctx;
 }
 
 /* ---- backpressure ---- */

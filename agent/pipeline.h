@@ -52,6 +52,10 @@ int aiops_pipeline_series_json(struct aiops_pipeline *p, const char *q, size_t l
  * when no such series is tracked. */
 int aiops_pipeline_series_points_json(struct aiops_pipeline *p, const char *resource_id,
                                       const char *metric, struct aiops_buf *out);
+/* Registers fn to be called on the loop with every published event version, after the sinks
+ * and the store have it (the live view's Server-Sent Events). One listener; NULL removes it. */
+void aiops_pipeline_set_listener(struct aiops_pipeline *p, aiops_event_publish_fn fn, void *ctx);
+
 /* GET /api/v1/events and /api/v1/incidents. */
 const struct aiops_events *aiops_pipeline_events(const struct aiops_pipeline *p);
 
