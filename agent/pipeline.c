@@ -367,6 +367,35 @@ static void on_sweep_timer(uv_timer_t *t)
 
 /* ---- checkpoints at start ---- */
 
+/* Rebuilds the event a restored series had open from the anomalies in its ring, without
+ * publishing: ids derive from the series and the start, so it is the same event, and its next
+ * update or its resolution reaches the sinks and the store under the id they already hold. */
+static void reopen_event(struct aiops_pipeline *p, struct aiops_series *s)
+{
+    struct aiops_events_stats saved = p->events.stats;
+    aiops_event_publish_fn publish = p->events.publish;
+
+    p->events.publish = NULL;
+    for (uint32_t i = 0; i < s->count; i++) {
+        struct aiops_series_sample x;
+        struct aiops_verdict v = {.expected = NAN, .lower = NAN, .upper = NAN};
+
+        aiops_series_sample(s, i, &x);
+        if (!x.is_anomaly && s->event == NULL)
+            continue;
+        v.score = x.score;
+        v.is_anomaly = x.is_anomaly;
+        if (aiops_events_on_point(&p->events, s, x.ts_ms, x.value, &v,
+                                  s->detectors[0]->ops->name, "restored from a checkpoint",
+                                  uv_now(p->loop)) < 0)
+            break;
+    }
+    p->events.publish = publish;
+    p->events.stats = saved;
+    if (s->event != NULL)
+        p->events.stats.opened++;
+}
+
 static int on_checkpoint_loaded(void *ctx, const char *key, const void *blob, size_t len)
 {
     struct aiops_pipeline *p = ctx;
@@ -379,8 +408,10 @@ static int on_checkpoint_loaded(void *ctx, const char *key, const void *blob, si
     if (err == 0) {
         struct aiops_series *s = aiops_series_find(&p->series, key, strlen(key));
 
-        if (s != NULL)
+        if (s != NULL) {
             aiops_series_touch(&p->series, s, uv_now(p->loop));
+            reopen_event(p, s);
+        }
     }
     return err;
 }
