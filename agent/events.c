@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#define INCIDENTS_KEPT    1000
-#define INCIDENT_RES_MAX  32 /* distinct resources remembered per incident */
+#define INCIDENTS_KEPT   1000
+#define INCIDENT_RES_MAX 32 /* distinct resources remembered per incident */
 
 /* 128-bit id from two FNV-1a passes with different bases: stable across restarts. */
 static void make_id(char out[AIOPS_EVENT_ID_LEN], const char *a, const char *b, int64_t ms)
@@ -59,7 +59,6 @@ static void free_event(struct aiops_tracked_event *te)
     aiops_free(te->correlation);
     aiops_free(te);
 }
-
 
 static void free_incident(struct aiops_incident *inc)
 {
@@ -143,8 +142,7 @@ static void incident_priority(struct aiops_incident *inc, double event_priority)
     inc->priority = fmin(round(p * 1000.0) / 1000.0, 1.0);
 }
 
-static struct aiops_incident *join_incident(struct aiops_events *t,
-                                            struct aiops_tracked_event *te)
+static struct aiops_incident *join_incident(struct aiops_events *t, struct aiops_tracked_event *te)
 {
     struct aiops_incident *inc;
     bool new_resource = true;
@@ -281,9 +279,9 @@ static void resolve(struct aiops_events *t, struct aiops_tracked_event *te)
     }
 }
 
-static int open_event(struct aiops_events *t, struct aiops_series *s, int64_t ts_ms,
-                      double value, const struct aiops_verdict *v, const char *method,
-                      const char *reason, uint64_t now_ms)
+static int open_event(struct aiops_events *t, struct aiops_series *s, int64_t ts_ms, double value,
+                      const struct aiops_verdict *v, const char *method, const char *reason,
+                      uint64_t now_ms)
 {
     struct aiops_tracked_event *te = aiops_calloc(1, sizeof(*te));
 

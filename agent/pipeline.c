@@ -17,17 +17,17 @@
 #include <string.h>
 #include <time.h>
 
-#define SWEEP_MS          1000  /* events and idle series are checked this often */
-#define BACKOFF_CHECK_MS  50    /* while paused, the sinks' queues are checked this often */
-#define STOP_WAIT_MS      10000 /* longest a stop waits for sinks to acknowledge */
-#define SINK_BUFFER       10000 /* alerts a sink queues before sources pause */
-#define REJECT_LOG_MS     1000  /* at most one malformed-message line per source per second */
-#define MAX_ENDPOINTS     16
+#define SWEEP_MS         1000  /* events and idle series are checked this often */
+#define BACKOFF_CHECK_MS 50    /* while paused, the sinks' queues are checked this often */
+#define STOP_WAIT_MS     10000 /* longest a stop waits for sinks to acknowledge */
+#define SINK_BUFFER      10000 /* alerts a sink queues before sources pause */
+#define REJECT_LOG_MS    1000  /* at most one malformed-message line per source per second */
+#define MAX_ENDPOINTS    16
 
 /* The reasons of struct aiops_payload_error, plus the pipeline's own. */
-static const char *const reasons[] = {"empty",     "syntax",         "schema",     "value",
-                                      "timestamp", "too_large",      "unknown_format",
-                                      "series_key", "out_of_order", "duplicate", "internal"};
+static const char *const reasons[] = {"empty",        "syntax",    "schema",         "value",
+                                      "timestamp",    "too_large", "unknown_format", "series_key",
+                                      "out_of_order", "duplicate", "internal"};
 #define N_REASONS (sizeof(reasons) / sizeof(reasons[0]))
 enum { R_SERIES_KEY = 7, R_OUT_OF_ORDER = 8, R_DUPLICATE = 9, R_INTERNAL = 10 };
 
@@ -235,8 +235,8 @@ static void log_rejected(struct aiops_pipeline *p, struct input *in,
 }
 
 /* One message from input in. Returns its seq (>= 1), or 0 when it was rejected. */
-static uint64_t process(struct aiops_pipeline *p, struct input *in, const void *data,
-                        size_t len, struct aiops_payload_error *perr)
+static uint64_t process(struct aiops_pipeline *p, struct input *in, const void *data, size_t len,
+                        struct aiops_payload_error *perr)
 {
     uint64_t t0 = now_ns();
     int n;
@@ -385,9 +385,8 @@ static void reopen_event(struct aiops_pipeline *p, struct aiops_series *s)
             continue;
         v.score = x.score;
         v.is_anomaly = x.is_anomaly;
-        if (aiops_events_on_point(&p->events, s, x.ts_ms, x.value, &v,
-                                  s->detectors[0]->ops->name, "restored from a checkpoint",
-                                  uv_now(p->loop)) < 0)
+        if (aiops_events_on_point(&p->events, s, x.ts_ms, x.value, &v, s->detectors[0]->ops->name,
+                                  "restored from a checkpoint", uv_now(p->loop)) < 0)
             break;
     }
     p->events.publish = publish;
@@ -708,8 +707,7 @@ bool aiops_pipeline_is_ready(struct aiops_pipeline *p, struct aiops_buf *why)
     return true;
 }
 
-static void metric_head(struct aiops_buf *b, const char *name, const char *type,
-                        const char *help)
+static void metric_head(struct aiops_buf *b, const char *name, const char *type, const char *help)
 {
     aiops_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -725,8 +723,7 @@ void aiops_pipeline_write_metrics(struct aiops_pipeline *p, struct aiops_buf *b)
     for (size_t i = 0; i < n_inputs; i++)
         aiops_buf_printf(b, "aiops_points_received_total{source=\"%s\"} %" PRIu64 "\n",
                          p->inputs[i].name, p->inputs[i].messages);
-    metric_head(b, "aiops_points_decoded_total", "counter",
-                "Points decoded and scored, by input.");
+    metric_head(b, "aiops_points_decoded_total", "counter", "Points decoded and scored, by input.");
     for (size_t i = 0; i < n_inputs; i++)
         aiops_buf_printf(b, "aiops_points_decoded_total{source=\"%s\"} %" PRIu64 "\n",
                          p->inputs[i].name, p->inputs[i].points);
@@ -755,8 +752,7 @@ void aiops_pipeline_write_metrics(struct aiops_pipeline *p, struct aiops_buf *b)
     aiops_buf_printf(b, "aiops_anomalous_points_total %" PRIu64 "\n", es->anomalous_points);
     metric_head(b, "aiops_events_total", "counter", "Streaming events, by transition.");
     aiops_buf_printf(b, "aiops_events_total{transition=\"opened\"} %" PRIu64 "\n", es->opened);
-    aiops_buf_printf(b, "aiops_events_total{transition=\"resolved\"} %" PRIu64 "\n",
-                     es->resolved);
+    aiops_buf_printf(b, "aiops_events_total{transition=\"resolved\"} %" PRIu64 "\n", es->resolved);
     metric_head(b, "aiops_events_open", "gauge", "Streaming events open now.");
     aiops_buf_printf(b, "aiops_events_open %zu\n", p->events.n_open);
     metric_head(b, "aiops_incidents_total", "counter", "Incidents opened.");
@@ -769,7 +765,8 @@ void aiops_pipeline_write_metrics(struct aiops_pipeline *p, struct aiops_buf *b)
     aiops_buf_printf(b, "aiops_noise_reduction_ratio %.3f\n",
                      es->published > 0 ? (double)es->anomalous_points / (double)es->published
                                        : 0.0);
-    metric_head(b, "aiops_publish_errors_total", "counter", "Alerts a sink or store could not queue.");
+    metric_head(b, "aiops_publish_errors_total", "counter",
+                "Alerts a sink or store could not queue.");
     aiops_buf_printf(b, "aiops_publish_errors_total %" PRIu64 "\n", p->publish_errors);
     metric_head(b, "aiops_sources_paused", "gauge", "1 while sources are paused (backpressure).");
     aiops_buf_printf(b, "aiops_sources_paused %d\n", p->paused ? 1 : 0);

@@ -397,8 +397,8 @@ void aiops_series_update(struct aiops_series *s, int64_t ts_ms, double value,
     bool any;
 
     *which = 0;
-    *out = (struct aiops_verdict){.score = 0.0, .expected = NAN, .lower = NAN, .upper = NAN,
-                                  .statistic = NAN};
+    *out = (struct aiops_verdict){
+        .score = 0.0, .expected = NAN, .lower = NAN, .upper = NAN, .statistic = NAN};
     for (size_t i = 0; i < s->n_detectors; i++) {
         aiops_detector_update(s->detectors[i], &p, &v);
         /* An anomalous verdict beats a normal one; among equals the higher score wins. */
@@ -417,8 +417,7 @@ void aiops_series_update(struct aiops_series *s, int64_t ts_ms, double value,
     s->dirty = true;
 }
 
-void aiops_series_sample(const struct aiops_series *s, uint32_t i,
-                         struct aiops_series_sample *out)
+void aiops_series_sample(const struct aiops_series *s, uint32_t i, struct aiops_series_sample *out)
 {
     uint32_t at = (s->head + s->cap - s->count + i) % s->cap;
 
@@ -460,8 +459,7 @@ int aiops_series_checkpoint(const struct aiops_series *s, void **blob, size_t *l
 }
 
 int aiops_series_restore(struct aiops_series_table *t, const char *key, const void *blob,
-                         size_t len, void (*on_evict)(void *ctx, struct aiops_series *s),
-                         void *ctx)
+                         size_t len, void (*on_evict)(void *ctx, struct aiops_series *s), void *ctx)
 {
     struct aiops_label labels[AIOPS_SERIES_MAX_LABELS];
     struct aiops_metric_point p;

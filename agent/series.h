@@ -33,12 +33,12 @@ struct aiops_series_sample {
 };
 
 struct aiops_series {
-    UT_hash_handle hh;                     /* keyed by key */
+    UT_hash_handle hh;                          /* keyed by key */
     struct aiops_series *idle_prev, *idle_next; /* least recently updated first */
     const char *key;         /* resource \x1f metric [\x1f label \x1e value]... */
     const char *resource_id; /* NUL-terminated parts of the key's copy */
     const char *metric;
-    const char *labels_json; /* {"k":"v"} */
+    const char *labels_json;    /* {"k":"v"} */
     struct aiops_label *labels; /* n_labels, in the series' own block; sorted by key */
     size_t n_labels;
     struct aiops_detector *detectors[AIOPS_SERIES_MAX_DETECTORS];
@@ -49,10 +49,10 @@ struct aiops_series {
     float *values;
     uint8_t *scores;
     uint32_t cap, head, count;
-    int64_t last_ts_ms;  /* newest point accepted; older or equal ones are refused */
+    int64_t last_ts_ms;    /* newest point accepted; older or equal ones are refused */
     uint64_t last_seen_ms; /* monotonic ms (uv_now) of the last point */
     uint64_t points, anomalies;
-    bool dirty; /* changed since its last checkpoint */
+    bool dirty;                        /* changed since its last checkpoint */
     struct aiops_tracked_event *event; /* its open event, or NULL (agent/events.c) */
 };
 
@@ -95,8 +95,7 @@ void aiops_series_touch(struct aiops_series_table *t, struct aiops_series *s, ui
 void aiops_series_update(struct aiops_series *s, int64_t ts_ms, double value,
                          struct aiops_verdict *out, size_t *which);
 /* The i-th sample of the ring, oldest first (i < s->count). */
-void aiops_series_sample(const struct aiops_series *s, uint32_t i,
-                         struct aiops_series_sample *out);
+void aiops_series_sample(const struct aiops_series *s, uint32_t i, struct aiops_series_sample *out);
 
 /* Checkpoints: the ring's points (what detectors were fed) and nothing else; a restore feeds
  * them through fresh detectors, so restored state equals the state a stream of those points

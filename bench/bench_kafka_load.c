@@ -116,10 +116,10 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int cmd_latency(const char *bootstrap, const char *in_topic, const char *alert_topic,
-                       long n)
+static int cmd_latency(const char *bootstrap, const char *in_topic, const char *alert_topic, long n)
 {
-    rd_kafka_t *prod = client(RD_KAFKA_PRODUCER, bootstrap), *cons = client(RD_KAFKA_CONSUMER, bootstrap);
+    rd_kafka_t *prod = client(RD_KAFKA_PRODUCER, bootstrap),
+               *cons = client(RD_KAFKA_CONSUMER, bootstrap);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
     double *lat = calloc((size_t)n, sizeof(double));
     long got = 0;
@@ -174,10 +174,11 @@ static int cmd_latency(const char *bootstrap, const char *in_topic, const char *
         }
     }
     qsort(lat, (size_t)got, sizeof(double), cmp_double);
-    printf("publish latency over %ld spikes (produce -> alert read back): p50 %.2f ms, p99 %.2f ms, "
-           "max %.2f ms\n",
-           got, lat[got / 2], lat[(long)((double)got * 0.99) < got ? (long)((double)got * 0.99) : got - 1],
-           lat[got - 1]);
+    printf(
+        "publish latency over %ld spikes (produce -> alert read back): p50 %.2f ms, p99 %.2f ms, "
+        "max %.2f ms\n",
+        got, lat[got / 2],
+        lat[(long)((double)got * 0.99) < got ? (long)((double)got * 0.99) : got - 1], lat[got - 1]);
     free(lat);
     rd_kafka_consumer_close(cons);
     rd_kafka_destroy(cons);

@@ -71,8 +71,9 @@ static void query_error(struct aiops_http_exchange *x, const char *name, const c
 {
     json_status(x, 422);
     x->res.body.len = 0;
-    aiops_buf_printf(&x->res.body, "{\"detail\":[{\"type\":\"value_error\",\"loc\":[\"query\",\"%s\"],"
-                                   "\"msg\":",
+    aiops_buf_printf(&x->res.body,
+                     "{\"detail\":[{\"type\":\"value_error\",\"loc\":[\"query\",\"%s\"],"
+                     "\"msg\":",
                      name);
     aiops_json_string(&x->res.body, msg, strlen(msg));
     aiops_buf_puts(&x->res.body, "}]}");
@@ -152,8 +153,9 @@ void aiops_api_series(struct aiops_pipeline *p, struct aiops_http_exchange *x)
         if (slash == NULL || slash == rest || slash[1] == '\0' || strchr(slash + 1, '/') != NULL ||
             !unescape(rest, (size_t)(slash - rest), false, resource, sizeof(resource)) ||
             !unescape(slash + 1, strlen(slash + 1), false, metric, sizeof(metric))) {
-            aiops_http_error(x, 404, "Not Found: use /api/v1/series/{resource_id}/{metric} "
-                                     "(percent-encode '/' inside them)");
+            aiops_http_error(x, 404,
+                             "Not Found: use /api/v1/series/{resource_id}/{metric} "
+                             "(percent-encode '/' inside them)");
             return;
         }
         json_status(x, 200);

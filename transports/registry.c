@@ -2,14 +2,18 @@
 /* The transports a config's `type:` can name. A new source or sink is one line here. */
 #include "transports/transport.h"
 
+#include "transports/kafka.h"
+
 #include <string.h>
 
 /* clang-format off */
 static const struct aiops_source_ops *const sources[] = {
+    &aiops_kafka_source_ops,
     NULL,
 };
 
 static const struct aiops_sink_ops *const sinks[] = {
+    &aiops_kafka_sink_ops,
     NULL,
 };
 /* clang-format on */

@@ -10,8 +10,8 @@
 #include <criterion/new/assert.h>
 #include <string.h>
 
-#define T0  1767225600000 /* 2026-01-01T00:00:00Z in ms */
-#define SEC 1000
+#define T0            1767225600000 /* 2026-01-01T00:00:00Z in ms */
+#define SEC           1000
 #define MAX_PUBLISHED 64
 
 static struct aiops_config cfg;
@@ -35,9 +35,9 @@ static void setup(void)
     char errbuf[256];
 
     cr_assert(eq(int, aiops_config_init(&cfg), 0));
-    cr_assert(eq(int, aiops_config_set(&cfg, "detection.default.methods", "z-score", errbuf,
-                                       sizeof(errbuf)),
-                 0));
+    cr_assert(eq(
+        int, aiops_config_set(&cfg, "detection.default.methods", "z-score", errbuf, sizeof(errbuf)),
+        0));
     cfg.grouping_window_seconds = 60;
     aiops_series_table_init(&table, &cfg);
     n_published = 0;
@@ -68,8 +68,10 @@ TestSuite(events, .init = init, .fini = fini);
 static struct aiops_series *series(const char *resource, const char *metric, const char *service)
 {
     struct aiops_label l = {"service", service};
-    struct aiops_metric_point p = {.resource_id = resource, .metric = metric,
-                                   .labels = service ? &l : NULL, .n_labels = service ? 1 : 0};
+    struct aiops_metric_point p = {.resource_id = resource,
+                                   .metric = metric,
+                                   .labels = service ? &l : NULL,
+                                   .n_labels = service ? 1 : 0};
     struct aiops_series *s;
     char key[256];
     int n = aiops_series_key(&p, key, sizeof(key));
@@ -84,8 +86,9 @@ static void point(struct aiops_series *s, int64_t sec, double value, double scor
 {
     struct aiops_verdict v = {.score = score, .is_anomaly = score >= 0.5};
 
-    cr_assert(eq(int, aiops_events_on_point(&tracker, s, T0 + sec * SEC, value, &v, "z-score",
-                                            "value is far from expected", (uint64_t)sec * SEC),
+    cr_assert(eq(int,
+                 aiops_events_on_point(&tracker, s, T0 + sec * SEC, value, &v, "z-score",
+                                       "value is far from expected", (uint64_t)sec * SEC),
                  0));
 }
 
@@ -221,8 +224,8 @@ Test(events, resolved_events_are_kept_up_to_the_limit_and_filtered, .init = setu
     cr_assert(not(eq(ptr, strstr(b.data, "\"status\":\"resolved\""), NULL)), "%s", b.data);
     cr_assert(eq(ptr, strstr(b.data, "\"status\":\"open\""), NULL));
     /* Newest first: the first item starts at 14000 s. */
-    cr_assert(not(eq(ptr, strstr(b.data, "\"start_time\":\"2026-01-01T03:53:20Z\""), NULL)),
-              "%s", b.data);
+    cr_assert(not(eq(ptr, strstr(b.data, "\"start_time\":\"2026-01-01T03:53:20Z\""), NULL)), "%s",
+              b.data);
     b.len = 0;
     f.resource_id = "nobody";
     aiops_events_to_json(&tracker, &f, &b);

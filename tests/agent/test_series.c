@@ -19,10 +19,11 @@ static void init(void)
     char errbuf[256];
 
     cr_assert(eq(int, aiops_config_init(&cfg), 0));
-    cr_assert(eq(int, aiops_config_set(&cfg, "detection.default.methods", "z-score", errbuf,
-                                       sizeof(errbuf)),
-                 0),
-              "%s", errbuf);
+    cr_assert(
+        eq(int,
+           aiops_config_set(&cfg, "detection.default.methods", "z-score", errbuf, sizeof(errbuf)),
+           0),
+        "%s", errbuf);
     cfg.window = 16;
     aiops_series_table_init(&table, &cfg);
 }
@@ -42,8 +43,12 @@ TestSuite(series, .init = init, .fini = fini);
 static struct aiops_series *get(const char *resource, const char *metric,
                                 const struct aiops_label *labels, size_t n_labels)
 {
-    struct aiops_metric_point p = {.resource_id = resource, .metric = metric, .labels = labels,
-                                   .n_labels = n_labels, .ts_ms = T0, .value = 1};
+    struct aiops_metric_point p = {.resource_id = resource,
+                                   .metric = metric,
+                                   .labels = labels,
+                                   .n_labels = n_labels,
+                                   .ts_ms = T0,
+                                   .value = 1};
     struct aiops_series *s;
     char key[AIOPS_SERIES_KEY_MAX];
     int n = aiops_series_key(&p, key, sizeof(key));
@@ -74,8 +79,8 @@ Test(series, labels_in_any_order_name_one_series)
 Test(series, a_key_too_long_or_with_too_many_labels_is_refused)
 {
     struct aiops_label many[AIOPS_SERIES_MAX_LABELS + 1];
-    struct aiops_metric_point p = {.resource_id = "h", .metric = "m", .labels = many,
-                                   .n_labels = AIOPS_SERIES_MAX_LABELS + 1};
+    struct aiops_metric_point p = {
+        .resource_id = "h", .metric = "m", .labels = many, .n_labels = AIOPS_SERIES_MAX_LABELS + 1};
     char key[64], big[2000];
 
     for (size_t i = 0; i < AIOPS_SERIES_MAX_LABELS + 1; i++)
@@ -90,8 +95,8 @@ Test(series, a_key_too_long_or_with_too_many_labels_is_refused)
 Test(series, the_first_matching_rule_chooses_methods_and_window)
 {
     char errbuf[256];
-    struct aiops_config_rule rule = {.match = "latency*", .sensitivity = AIOPS_SENSITIVITY_HIGH,
-                                     .window = 32};
+    struct aiops_config_rule rule = {
+        .match = "latency*", .sensitivity = AIOPS_SENSITIVITY_HIGH, .window = 32};
     char *methods[] = {"prophet", "z-score"};
     struct aiops_series *lat, *cpu;
 
@@ -207,9 +212,17 @@ Test(series, a_restored_checkpoint_scores_like_the_uninterrupted_series)
     for (int i = 0; i < 50; i++)
         aiops_series_update(a, T0 + i * 1000, 100.0 + aiops_test_gauss(&noise), &va, &which);
     cr_assert(eq(int, aiops_series_checkpoint(a, &blob, &len), 0));
-    cr_assert(eq(int, aiops_series_restore(&table, "h9\x1f" "cpu", blob, len, NULL, NULL), 0));
+    cr_assert(eq(int,
+                 aiops_series_restore(&table,
+                                      "h9\x1f"
+                                      "cpu",
+                                      blob, len, NULL, NULL),
+                 0));
     aiops_free(blob);
-    b = aiops_series_find(&table, "h9\x1f" "cpu", 6);
+    b = aiops_series_find(&table,
+                          "h9\x1f"
+                          "cpu",
+                          6);
     cr_assert(not(eq(ptr, b, NULL)));
     cr_assert(eq(u32, b->count, a->count));
     cr_assert(eq(i64, b->last_ts_ms, a->last_ts_ms));
@@ -230,8 +243,8 @@ Test(series, a_damaged_checkpoint_is_refused)
 
     cr_assert(eq(int, aiops_series_restore(&table, "h\x1fm", junk, sizeof(junk), NULL, NULL),
                  AIOPS_EINVAL));
-    cr_assert(eq(int, aiops_series_restore(&table, "no-separator", junk, 4, NULL, NULL),
-                 AIOPS_EINVAL));
+    cr_assert(
+        eq(int, aiops_series_restore(&table, "no-separator", junk, 4, NULL, NULL), AIOPS_EINVAL));
     cr_assert(eq(sz, table.count, 0));
 }
 
