@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Store throughput: appends detection records through storage/store.h into a SQLite file in a
- * temp dir and prints rows/s on the caller's side and end to end (until flush returns).
- * Usage: bench_store [rows] [queue_max] [batch_ms]; a full queue is retried, and counted. */
+/* Store throughput: appends detection records (or upserts streaming events) through
+ * storage/store.h into a SQLite file in a temp dir, or into the database a URL names, and
+ * prints rows/s on the caller's side and end to end (until flush returns).
+ * Usage: bench_store [rows] [queue_max] [batch_ms] [url|-] [detections|upserts]; a full queue
+ * is retried after letting the loop run, and counted. Upserts use 1000 ids, so most update. */
 #include "agent/err.h"
 #include "storage/store.h"
 
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 static double now_s(void)
 {
@@ -19,6 +22,11 @@ static double now_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    (void)h;
 }
 
 static void remove_dir(const char *dir)
@@ -43,23 +51,34 @@ int main(int argc, char **argv)
     long rows = argc > 1 ? atol(argv[1]) : 1000000;
     unsigned long queue_max = argc > 2 ? strtoul(argv[2], NULL, 10) : 1u << 20;
     unsigned long batch_ms = argc > 3 ? strtoul(argv[3], NULL, 10) : 200;
-    char dir[] = "/tmp/aiops-bench-store-XXXXXX", url[128], errbuf[512], resource[32];
+    const char *given = argc > 4 && strcmp(argv[4], "-") != 0 ? argv[4] : NULL;
+    bool upserts = argc > 5 && strcmp(argv[5], "upserts") == 0;
+    char dir[] = "/tmp/aiops-bench-store-XXXXXX", url[512], errbuf[512], resource[32];
     struct aiops_store *s;
     struct aiops_store_stats st;
     double t0, t_append, t_flush;
     long retries = 0;
+    uv_loop_t loop;
+    uv_timer_t tick; /* keeps uv_run() turning: stores do not hold the loop open */
     int err;
 
-    if (mkdtemp(dir) == NULL) {
+    if (given == NULL && mkdtemp(dir) == NULL) {
         perror("mkdtemp");
         return 1;
     }
-    snprintf(url, sizeof(url), "sqlite:///%s/bench.db", dir);
-    err = aiops_store_open(&s, url, NULL, (uint32_t)batch_ms, (uint32_t)queue_max, errbuf,
+    if (given != NULL)
+        snprintf(url, sizeof(url), "%s", given);
+    else
+        snprintf(url, sizeof(url), "sqlite:///%s/bench.db", dir);
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, on_tick, 1, 1);
+    err = aiops_store_open(&s, url, &loop, (uint32_t)batch_ms, (uint32_t)queue_max, errbuf,
                            sizeof(errbuf));
     if (err < 0) {
         fprintf(stderr, "bench_store: %s\n", errbuf);
-        remove_dir(dir);
+        if (given == NULL)
+            remove_dir(dir);
         return 1;
     }
 
@@ -78,10 +97,38 @@ int main(int argc, char **argv)
         };
 
         snprintf(resource, sizeof(resource), "server-%04ld", i % 1000);
-        while ((err = aiops_store_append_detection(s, &r)) == AIOPS_EBUSY) {
-            retries++;
-            sched_yield();
+        if (upserts) {
+            struct aiops_event e = {
+                .resource_id = resource,
+                .metric = "cpu_usage",
+                .labels_json = "{}",
+                .start_ms = 1767225600000,
+                .end_ms = 1767225600000 + i,
+                .severity = "major",
+                .method = "zscore",
+                .reason = "bench",
+                .updated_ms = 1767225600000 + i,
+                .version = (uint32_t)(i / 1000 + 1),
+            };
+            struct aiops_store_stats q;
+
+            snprintf(e.id, sizeof(e.id), "%032ld", i % 1000);
+            /* The pipeline's backpressure: upserts are never refused, so wait for room. */
+            for (aiops_store_stats(s, &q); q.queued >= queue_max; aiops_store_stats(s, &q)) {
+                retries++;
+                uv_run(&loop, UV_RUN_ONCE);
+                sched_yield();
+            }
+            err = aiops_store_upsert_event(s, &e, (uint64_t)i);
+        } else {
+            while ((err = aiops_store_append_detection(s, &r)) == AIOPS_EBUSY) {
+                retries++;
+                uv_run(&loop, UV_RUN_ONCE);
+                sched_yield();
+            }
         }
+        if (i % 1024 == 0)
+            uv_run(&loop, UV_RUN_NOWAIT);
         if (err < 0) {
             fprintf(stderr, "bench_store: append: %s\n", aiops_strerror(err));
             break;
@@ -92,16 +139,22 @@ int main(int argc, char **argv)
     t_flush = now_s() - t0;
     aiops_store_stats(s, &st);
     aiops_store_close(s);
-    remove_dir(dir);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT); /* frees the store's handles */
+    uv_loop_close(&loop);
+    if (given == NULL)
+        remove_dir(dir);
 
-    printf("rows %ld, queue_max %lu, batch_ms %lu\n", rows, queue_max, batch_ms);
+    printf("%s, %s, rows %ld, queue_max %lu, batch_ms %lu\n", given != NULL ? "url" : "sqlite",
+           upserts ? "upserts" : "detections", rows, queue_max, batch_ms);
     printf("append (caller side): %.0f rows/s (%.3f s, %ld full-queue retries)\n",
            (double)rows / t_append, t_append, retries);
     printf("end to end (flush returned): %.0f rows/s (%.3f s)\n", (double)rows / t_flush, t_flush);
-    printf("written %llu, batches %llu (%.0f rows/batch), dropped %llu, failed %llu%s\n",
+    printf("written %llu, batches %llu (%.0f rows/batch), dropped %llu, failed %llu, "
+           "retries %llu%s\n",
            (unsigned long long)st.written, (unsigned long long)st.batches,
            st.batches ? (double)st.written / (double)st.batches : 0.0,
            (unsigned long long)st.dropped, (unsigned long long)st.failed,
-           err < 0 ? " (flush failed)" : "");
+           (unsigned long long)st.retries, err < 0 ? " (flush failed)" : "");
     return err < 0 || st.written != (uint64_t)rows;
 }

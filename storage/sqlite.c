@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The embedded SQLite store: append copies a row into a bounded ring of fixed slots and one
  * writer thread commits what is waiting in one transaction per batch, so the HTTP path never
- * waits on the disk. The tables are the old Python service's, adopted in place. */
+ * waits on the disk. Streaming rows (event upserts, checkpoints) wait in an unbounded list
+ * beside the ring, because they must never be dropped. The tables are the old Python
+ * service's, adopted in place. */
 #include "storage/sqlite.h"
 
 #include "agent/err.h"
@@ -29,8 +31,28 @@
 #define CACHE_KIB "-16384"
 /* Room for the SQLite error message a failed batch logs. */
 #define ERRMSG_LEN 256
+/* How long the writer waits before it retries streaming rows whose batch failed, in ms. */
+#define RETRY_MS 1000
 
-enum row_kind { ROW_DETECTION, ROW_EVENT };
+enum row_kind { ROW_DETECTION, ROW_EVENT, ROW_UPSERT, ROW_CHECKPOINT };
+
+/* One queued streaming row (ROW_UPSERT or ROW_CHECKPOINT): one heap block holding the row and
+ * the strings and blob it points to. */
+struct stream_row {
+    struct stream_row *next;
+    uint8_t kind;       /* enum row_kind */
+    uint64_t seq;       /* the pipeline's sequence number (upserts) */
+    int64_t created_ms; /* ms since epoch, when it was queued (checkpoints' updated_at) */
+    union {
+        struct aiops_event e; /* strings point into data */
+        struct {
+            const char *key;  /* points into data */
+            const void *blob; /* points into data */
+            size_t len;
+        } c;
+    } u;
+    char data[];
+};
 
 /* One queued row. Its string pointers point into text or heap, so it never moves. */
 struct slot {
@@ -48,12 +70,15 @@ struct sqlite_store {
     sqlite3 *db; /* used by the writer thread only, once it runs */
     sqlite3_stmt *insert_detection;
     sqlite3_stmt *insert_event;
+    sqlite3_stmt *upsert_event;
+    sqlite3_stmt *save_checkpoint;
     sqlite3_stmt *begin;
     sqlite3_stmt *commit;
     sqlite3_stmt *rollback;
     char *path;         /* owned; the file (or ":memory:"), for messages */
     struct slot *slots; /* owned; a ring of base.queue_max slots */
     uv_thread_t writer;
+    uv_mutex_t db_lock;  /* held around every use of db once the writer runs */
     uv_mutex_t lock;     /* guards every field below */
     uv_cond_t wake;      /* the writer waits here for rows, a flush or stopping */
     uv_cond_t done;      /* flushes wait here for `finished` to move */
@@ -62,10 +87,21 @@ struct sqlite_store {
     uint64_t accepted;   /* rows ever queued */
     uint64_t finished;   /* rows ever written or failed; accepted - finished == count */
     uint64_t flush_upto; /* write at once, without waiting batch_ms, until finished gets here */
+    struct stream_row *stream_head; /* owned; streaming rows waiting, oldest first */
+    struct stream_row **stream_tail;
+    struct stream_row *inflight; /* owned; the streaming rows of the batch being written */
+    size_t stream_count;         /* rows in stream_head's list */
+    size_t inflight_count;       /* rows in inflight's list */
+    uint64_t stream_accepted;    /* streaming rows ever queued */
+    uint64_t stream_finished;    /* streaming rows ever committed (or dropped at close) */
+    uint64_t stream_flush_upto;  /* like flush_upto, for stream_finished */
+    uint64_t batch_failures;     /* batches that failed; wakes flushes waiting on retries */
+    uint64_t retry_at;           /* uv_hrtime() before which no batch is tried after a failure */
     uint64_t written;
     uint64_t dropped;
     uint64_t failed;
     uint64_t batches;
+    uint64_t retries;
     bool stopping; /* close was called: write what is left, then exit */
     bool connected;
 };
@@ -79,13 +115,23 @@ static const char *const schema_sql =
     " id INTEGER PRIMARY KEY, resource_id TEXT, metric_name TEXT, start_time TIMESTAMP,"
     " end_time TIMESTAMP, duration_seconds REAL, max_score REAL, anomaly_points INTEGER,"
     " peak_value REAL, priority REAL, created_at TIMESTAMP);"
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP);";
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP);"
+    /* Version 2: streaming events, one row per id (the latest version), and detector state. */
+    "CREATE TABLE IF NOT EXISTS events ("
+    " id TEXT PRIMARY KEY, resource_id TEXT, metric TEXT, labels TEXT, status TEXT,"
+    " start_time TIMESTAMP, end_time TIMESTAMP, duration_seconds REAL, max_score REAL,"
+    " anomaly_points INTEGER, peak_value REAL, priority REAL, severity TEXT, method TEXT,"
+    " reason TEXT, incident_id TEXT, updated_at TIMESTAMP, version INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS checkpoints ("
+    " series_key TEXT PRIMARY KEY, state BLOB NOT NULL, updated_at TIMESTAMP);";
 
 static const char *const index_sql =
     "CREATE INDEX IF NOT EXISTS ix_detection_history_resource_metric_created"
     " ON detection_history (resource_id, metric_name, created_at);"
     "CREATE INDEX IF NOT EXISTS ix_anomaly_events_resource_metric_created"
-    " ON anomaly_events (resource_id, metric_name, created_at);";
+    " ON anomaly_events (resource_id, metric_name, created_at);"
+    "CREATE INDEX IF NOT EXISTS ix_events_resource_metric_start"
+    " ON events (resource_id, metric, start_time);";
 
 /* Every column after id, so tables the Python service created get what they lack. */
 static const struct {
@@ -301,11 +347,29 @@ static int prepare(struct sqlite_store *ss, char *errbuf, size_t errlen)
         "INSERT INTO anomaly_events (resource_id, metric_name, start_time, end_time,"
         " duration_seconds, max_score, anomaly_points, peak_value, priority, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        /* A retried or re-sent version never rolls an event back to an older one. */
+        "INSERT INTO events (id, resource_id, metric, labels, status, start_time, end_time,"
+        " duration_seconds, max_score, anomaly_points, peak_value, priority, severity, method,"
+        " reason, incident_id, updated_at, version)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET resource_id = excluded.resource_id,"
+        " metric = excluded.metric, labels = excluded.labels, status = excluded.status,"
+        " start_time = excluded.start_time, end_time = excluded.end_time,"
+        " duration_seconds = excluded.duration_seconds, max_score = excluded.max_score,"
+        " anomaly_points = excluded.anomaly_points, peak_value = excluded.peak_value,"
+        " priority = excluded.priority, severity = excluded.severity,"
+        " method = excluded.method, reason = excluded.reason,"
+        " incident_id = excluded.incident_id, updated_at = excluded.updated_at,"
+        " version = excluded.version WHERE excluded.updated_at >= events.updated_at",
+        "INSERT INTO checkpoints (series_key, state, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (series_key) DO UPDATE SET state = excluded.state,"
+        " updated_at = excluded.updated_at",
         "BEGIN IMMEDIATE",
         "COMMIT",
         "ROLLBACK",
     };
-    sqlite3_stmt **out[] = {&ss->insert_detection, &ss->insert_event, &ss->begin, &ss->commit,
+    sqlite3_stmt **out[] = {&ss->insert_detection, &ss->insert_event, &ss->upsert_event,
+                            &ss->save_checkpoint,  &ss->begin,        &ss->commit,
                             &ss->rollback};
     int rc;
 
@@ -324,6 +388,8 @@ static void finalize_all(struct sqlite_store *ss)
 {
     sqlite3_finalize(ss->insert_detection);
     sqlite3_finalize(ss->insert_event);
+    sqlite3_finalize(ss->upsert_event);
+    sqlite3_finalize(ss->save_checkpoint);
     sqlite3_finalize(ss->begin);
     sqlite3_finalize(ss->commit);
     sqlite3_finalize(ss->rollback);
@@ -383,6 +449,49 @@ static int insert(struct sqlite_store *ss, const struct slot *sl)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+static const char *status_name(enum aiops_event_status status)
+{
+    return status == AIOPS_EVENT_RESOLVED ? "resolved" : "open";
+}
+
+static int insert_stream(struct sqlite_store *ss, const struct stream_row *row)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (row->kind == ROW_UPSERT) {
+        const struct aiops_event *e = &row->u.e;
+
+        st = ss->upsert_event;
+        bind_text(st, 1, e->id);
+        bind_text(st, 2, e->resource_id);
+        bind_text(st, 3, e->metric);
+        bind_text(st, 4, e->labels_json != NULL ? e->labels_json : "{}");
+        bind_text(st, 5, status_name(e->status));
+        bind_time(st, 6, e->start_ms);
+        bind_time(st, 7, e->end_ms);
+        sqlite3_bind_double(st, 8, e->duration_seconds);
+        sqlite3_bind_double(st, 9, e->max_score);
+        sqlite3_bind_int64(st, 10, e->anomaly_points);
+        sqlite3_bind_double(st, 11, e->peak_value);
+        sqlite3_bind_double(st, 12, e->priority);
+        bind_text(st, 13, e->severity);
+        bind_text(st, 14, e->method);
+        bind_text(st, 15, e->reason);
+        bind_text(st, 16, e->incident_id[0] != '\0' ? e->incident_id : NULL);
+        bind_time(st, 17, e->updated_ms);
+        sqlite3_bind_int64(st, 18, e->version);
+    } else {
+        st = ss->save_checkpoint;
+        bind_text(st, 1, row->u.c.key);
+        sqlite3_bind_blob(st, 2, row->u.c.blob, (int)row->u.c.len, SQLITE_STATIC);
+        bind_time(st, 3, row->created_ms);
+    }
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static int run(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
@@ -391,10 +500,12 @@ static int run(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Writes slots [head, head + n) of the ring in one transaction. Writer thread only, without
- * the lock: appends never touch these slots until `count` gives them back. On failure, why
- * is copied into why[ERRMSG_LEN] before the rollback clears it. */
-static int write_batch(struct sqlite_store *ss, size_t head, size_t n, char *why)
+/* Writes slots [head, head + n) of the ring and the streaming rows in `stream` in one
+ * transaction. Writer thread only, without the lock: appends never touch these slots until
+ * `count` gives them back, nor the rows of `inflight`. On failure, why is copied into
+ * why[ERRMSG_LEN] before the rollback clears it. */
+static int write_batch(struct sqlite_store *ss, size_t head, size_t n,
+                       const struct stream_row *stream, char *why)
 {
     size_t max = ss->base.queue_max;
     int rc;
@@ -402,6 +513,8 @@ static int write_batch(struct sqlite_store *ss, size_t head, size_t n, char *why
     rc = run(ss->begin);
     for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
         rc = insert(ss, &ss->slots[(head + i) % max]);
+    for (const struct stream_row *row = stream; rc == SQLITE_OK && row != NULL; row = row->next)
+        rc = insert_stream(ss, row);
     if (rc == SQLITE_OK)
         rc = run(ss->commit);
     if (rc != SQLITE_OK) {
@@ -412,29 +525,76 @@ static int write_batch(struct sqlite_store *ss, size_t head, size_t n, char *why
     return rc;
 }
 
+static void free_rows(struct stream_row *row)
+{
+    while (row != NULL) {
+        struct stream_row *next = row->next;
+
+        aiops_free(row);
+        row = next;
+    }
+}
+
+/* Settles the streaming rows of a batch, with the lock held: committed rows are freed; after a
+ * failure they go back to the front of the list to be retried, unless the store is closing. */
+static void settle_stream(struct sqlite_store *ss, bool ok)
+{
+    struct stream_row *rows = ss->inflight, **last = &rows;
+    size_t m = ss->inflight_count;
+
+    ss->inflight = NULL;
+    ss->inflight_count = 0;
+    if (m == 0)
+        return;
+    if (ok || ss->stopping) {
+        if (!ok) {
+            aiops_error("store", "sqlite: %zu event and checkpoint rows for '%s' are lost", m,
+                        ss->path);
+            ss->failed += m;
+        }
+        ss->stream_finished += m;
+        free_rows(rows);
+        return;
+    }
+    while (*last != NULL)
+        last = &(*last)->next;
+    *last = ss->stream_head;
+    if (ss->stream_head == NULL)
+        ss->stream_tail = last;
+    ss->stream_head = rows;
+    ss->stream_count += m;
+    ss->retries++;
+}
+
 static void writer_main(void *arg)
 {
     struct sqlite_store *ss = arg;
     uint64_t deadline = 0; /* uv_hrtime() by which waiting rows are written; 0: none wait */
-    size_t head, n, max = ss->base.queue_max;
+    size_t head, n, m, max = ss->base.queue_max;
     char why[ERRMSG_LEN];
     bool hurry;
     int rc;
 
     uv_mutex_lock(&ss->lock);
     for (;;) {
+        uint64_t now = uv_hrtime();
+
         n = ss->count;
-        if (n == 0) {
+        m = ss->stream_count;
+        if (n + m == 0) {
             deadline = 0;
             if (ss->stopping)
                 break;
             uv_cond_wait(&ss->wake, &ss->lock);
             continue;
         }
-        hurry = ss->stopping || ss->flush_upto > ss->finished || n >= AIOPS_SQLITE_BATCH_ROWS;
+        if (!ss->stopping && now < ss->retry_at) { /* a batch just failed: do not spin */
+            (void)uv_cond_timedwait(&ss->wake, &ss->lock, ss->retry_at - now);
+            continue;
+        }
+        hurry = ss->stopping || ss->flush_upto > ss->finished ||
+                ss->stream_flush_upto > ss->stream_finished || n + m >= AIOPS_SQLITE_BATCH_ROWS;
         if (!hurry) {
-            uint64_t now = uv_hrtime();
-
             if (deadline == 0)
                 deadline = now + (uint64_t)ss->base.batch_ms * 1000000u;
             if (now < deadline) {
@@ -444,11 +604,19 @@ static void writer_main(void *arg)
         }
         deadline = 0;
         head = ss->head;
+        ss->inflight = ss->stream_head;
+        ss->inflight_count = m;
+        ss->stream_head = NULL;
+        ss->stream_tail = &ss->stream_head;
+        ss->stream_count = 0;
         uv_mutex_unlock(&ss->lock);
 
-        rc = write_batch(ss, head, n, why);
+        uv_mutex_lock(&ss->db_lock);
+        rc = write_batch(ss, head, n, ss->inflight, why);
+        uv_mutex_unlock(&ss->db_lock);
         if (rc != SQLITE_OK && ss->connected) /* only this thread changes connected now */
-            aiops_warn("store", "sqlite: writing %zu rows to '%s' failed: %s", n, ss->path, why);
+            aiops_warn("store", "sqlite: writing %zu rows to '%s' failed: %s", n + m, ss->path,
+                       why);
         else if (rc == SQLITE_OK && !ss->connected)
             aiops_info("store", "sqlite: writes to '%s' work again", ss->path);
         for (size_t i = 0; i < n; i++) {
@@ -462,11 +630,14 @@ static void writer_main(void *arg)
         ss->head = (head + n) % max;
         ss->count -= n;
         ss->finished += n;
+        settle_stream(ss, rc == SQLITE_OK);
         if (rc == SQLITE_OK) {
-            ss->written += n;
+            ss->written += n + m;
             ss->batches++;
         } else {
             ss->failed += n;
+            ss->batch_failures++;
+            ss->retry_at = uv_hrtime() + (uint64_t)RETRY_MS * 1000000u;
         }
         ss->connected = rc == SQLITE_OK;
         uv_cond_broadcast(&ss->done);
@@ -518,12 +689,16 @@ static int sqlite_open(struct aiops_store *s, const char *url, char *errbuf, siz
         err = AIOPS_ENOMEM;
         goto err_finalize;
     }
+    ss->stream_tail = &ss->stream_head;
     err = uv_mutex_init(&ss->lock);
     if (err < 0)
         goto err_free_slots;
-    err = uv_cond_init(&ss->wake);
+    err = uv_mutex_init(&ss->db_lock);
     if (err < 0)
         goto err_destroy_lock;
+    err = uv_cond_init(&ss->wake);
+    if (err < 0)
+        goto err_destroy_db_lock;
     err = uv_cond_init(&ss->done);
     if (err < 0)
         goto err_destroy_wake;
@@ -536,6 +711,8 @@ err_destroy_done:
     uv_cond_destroy(&ss->done);
 err_destroy_wake:
     uv_cond_destroy(&ss->wake);
+err_destroy_db_lock:
+    uv_mutex_destroy(&ss->db_lock);
 err_destroy_lock:
     uv_mutex_destroy(&ss->lock);
 err_free_slots:
@@ -560,9 +737,10 @@ static void sqlite_close(struct aiops_store *s)
     uv_cond_signal(&ss->wake);
     uv_mutex_unlock(&ss->lock);
     uv_thread_join(&ss->writer); /* it writes all that is queued before it returns */
-    assert(ss->count == 0);
+    assert(ss->count == 0 && ss->stream_head == NULL && ss->inflight == NULL);
     uv_cond_destroy(&ss->done);
     uv_cond_destroy(&ss->wake);
+    uv_mutex_destroy(&ss->db_lock);
     uv_mutex_destroy(&ss->lock);
     aiops_free(ss->slots);
     finalize_all(ss);
@@ -656,22 +834,160 @@ static int sqlite_append_event(struct aiops_store *s, const struct aiops_event_r
     return enqueue((struct sqlite_store *)s, ROW_EVENT, r, sizeof(*r), offsets, 2);
 }
 
+/* Queues a streaming row built by the caller; never refused. */
+static void enqueue_stream(struct sqlite_store *ss, struct stream_row *row)
+{
+    row->next = NULL;
+    row->created_ms = (int64_t)time(NULL) * 1000;
+    uv_mutex_lock(&ss->lock);
+    *ss->stream_tail = row;
+    ss->stream_tail = &row->next;
+    ss->stream_count++;
+    ss->stream_accepted++;
+    if (ss->count + ss->stream_count == 1 ||
+        ss->count + ss->stream_count == AIOPS_SQLITE_BATCH_ROWS)
+        uv_cond_signal(&ss->wake);
+    uv_mutex_unlock(&ss->lock);
+}
+
+/* Copies s (NULL stays NULL) to *pos and returns the copy; *pos moves past it. */
+static const char *put_string(char **pos, const char *s)
+{
+    char *copy = *pos;
+    size_t len;
+
+    if (s == NULL)
+        return NULL;
+    len = strlen(s) + 1;
+    memcpy(copy, s, len);
+    *pos += len;
+    return copy;
+}
+
+static size_t string_size(const char *s)
+{
+    return s != NULL ? strlen(s) + 1 : 0;
+}
+
+static int sqlite_upsert_event(struct aiops_store *s, const struct aiops_event *e, uint64_t seq)
+{
+    const char *const strings[] = {e->resource_id, e->metric, e->labels_json,
+                                   e->severity,    e->method, e->reason};
+    size_t size = sizeof(struct stream_row);
+    struct stream_row *row;
+    char *pos;
+
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        size += string_size(strings[i]);
+    row = aiops_malloc(size);
+    if (row == NULL)
+        return AIOPS_ENOMEM;
+    row->kind = ROW_UPSERT;
+    row->seq = seq;
+    row->u.e = *e;
+    pos = row->data;
+    row->u.e.resource_id = put_string(&pos, e->resource_id);
+    row->u.e.metric = put_string(&pos, e->metric);
+    row->u.e.labels_json = put_string(&pos, e->labels_json);
+    row->u.e.severity = put_string(&pos, e->severity);
+    row->u.e.method = put_string(&pos, e->method);
+    row->u.e.reason = put_string(&pos, e->reason);
+    enqueue_stream((struct sqlite_store *)s, row);
+    return 0;
+}
+
+static int sqlite_save_checkpoint(struct aiops_store *s, const char *series_key, const void *blob,
+                                  size_t len)
+{
+    struct stream_row *row;
+    char *pos;
+
+    row = aiops_malloc(sizeof(*row) + strlen(series_key) + 1 + len);
+    if (row == NULL)
+        return AIOPS_ENOMEM;
+    row->kind = ROW_CHECKPOINT;
+    row->seq = 0;
+    pos = row->data;
+    row->u.c.key = put_string(&pos, series_key);
+    if (len > 0)
+        memcpy(pos, blob, len);
+    row->u.c.blob = pos;
+    row->u.c.len = len;
+    enqueue_stream((struct sqlite_store *)s, row);
+    return 0;
+}
+
+static uint64_t min_seq(const struct stream_row *row, uint64_t seq)
+{
+    for (; row != NULL; row = row->next)
+        if (row->kind == ROW_UPSERT && row->seq < seq)
+            seq = row->seq;
+    return seq;
+}
+
+static uint64_t sqlite_pending_seq(struct aiops_store *s)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    uint64_t seq;
+
+    uv_mutex_lock(&ss->lock);
+    seq = min_seq(ss->stream_head, min_seq(ss->inflight, UINT64_MAX));
+    uv_mutex_unlock(&ss->lock);
+    return seq;
+}
+
 static int sqlite_flush(struct aiops_store *s)
 {
     struct sqlite_store *ss = (struct sqlite_store *)s;
-    uint64_t target, failed_before;
+    uint64_t target, stream_target, failures_before;
     int err;
 
     uv_mutex_lock(&ss->lock);
     target = ss->accepted;
-    failed_before = ss->failed;
+    stream_target = ss->stream_accepted;
+    failures_before = ss->batch_failures;
     if (ss->flush_upto < target)
         ss->flush_upto = target;
+    if (ss->stream_flush_upto < stream_target)
+        ss->stream_flush_upto = stream_target;
     uv_cond_signal(&ss->wake);
-    while (ss->finished < target)
+    /* A failed batch ends the wait: its streaming rows stay queued for the writer's retry. */
+    while ((ss->finished < target || ss->stream_finished < stream_target) &&
+           ss->batch_failures == failures_before)
         uv_cond_wait(&ss->done, &ss->lock);
-    err = ss->failed > failed_before ? AIOPS_EIO : 0;
+    err = ss->batch_failures > failures_before ? AIOPS_EIO : 0;
     uv_mutex_unlock(&ss->lock);
+    return err;
+}
+
+/* Flushes what is queued (so checkpoints saved a moment ago are seen), then reads the table on
+ * the writer's connection, which also serves ":memory:" databases. */
+static int sqlite_load_checkpoints(struct aiops_store *s, aiops_checkpoint_fn fn, void *ctx)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st;
+    int rc, err = 0;
+
+    if (sqlite_flush(s) < 0)
+        aiops_warn("store", "sqlite: loading checkpoints from '%s' without the latest ones",
+                   ss->path);
+    uv_mutex_lock(&ss->db_lock);
+    rc = sqlite3_prepare_v2(ss->db, "SELECT series_key, state FROM checkpoints", -1, &st, NULL);
+    while (rc == SQLITE_OK && err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        const void *blob = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+
+        err = fn(ctx, key != NULL ? key : "", blob != NULL ? blob : "", len);
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+        aiops_error("store", "sqlite: reading checkpoints from '%s' failed: %s", ss->path,
+                    sqlite3_errmsg(ss->db));
+        err = from_sqlite(rc);
+    }
+    sqlite3_finalize(st);
+    uv_mutex_unlock(&ss->db_lock);
     return err;
 }
 
@@ -694,8 +1010,9 @@ static void sqlite_stats(struct aiops_store *s, struct aiops_store_stats *out)
     out->written = ss->written;
     out->dropped = ss->dropped;
     out->failed = ss->failed;
-    out->queued = ss->count;
+    out->queued = ss->count + ss->stream_count + ss->inflight_count;
     out->batches = ss->batches;
+    out->retries = ss->retries;
     uv_mutex_unlock(&ss->lock);
 }
 
@@ -706,6 +1023,10 @@ const struct aiops_store_ops aiops_sqlite_store_ops = {
     .close = sqlite_close,
     .append_detection = sqlite_append_detection,
     .append_event = sqlite_append_event,
+    .upsert_event = sqlite_upsert_event,
+    .save_checkpoint = sqlite_save_checkpoint,
+    .load_checkpoints = sqlite_load_checkpoints,
+    .pending_seq = sqlite_pending_seq,
     .flush = sqlite_flush,
     .is_connected = sqlite_is_connected,
     .stats = sqlite_stats,

@@ -8,8 +8,10 @@
 
 /* Rows a batch holds before the writer thread wakes without waiting for batch_ms. */
 #define AIOPS_SQLITE_BATCH_ROWS 1024
-/* The schema this build creates and reads (PRAGMA user_version and table schema_version). */
-#define AIOPS_SQLITE_SCHEMA_VERSION 1
+/* The schema this build creates and reads (PRAGMA user_version and table schema_version):
+ * 1 is the Python service's two tables, 2 adds events and checkpoints. Older databases are
+ * migrated in place at open; a newer one is refused. */
+#define AIOPS_SQLITE_SCHEMA_VERSION 2
 
 /* Serves "sqlite://" and "sqlite+<driver>://" URLs, as SQLAlchemy spells them:
  * sqlite:///rel/path.db, sqlite:////abs/path.db, sqlite://, sqlite://:memory:,

@@ -5,6 +5,7 @@
 
 #include "agent/err.h"
 #include "agent/mem.h"
+#include "storage/postgres.h"
 #include "storage/sqlite.h"
 
 #include <stdio.h>
@@ -16,15 +17,15 @@
 
 static const struct aiops_store_ops *const stores[] = {
     &aiops_sqlite_store_ops,
+    &aiops_postgres_store_ops,
 };
 
-/* Schemes we know but do not serve yet; each moves into `stores` when it lands. */
+/* Other spellings of a scheme in `stores` ("postgres://" is libpq's short form). */
 static const struct {
+    const char *alias;
     const char *scheme;
-    const char *why;
-} pending[] = {
-    {"postgresql", "PostgreSQL support comes with the streaming work; use sqlite:/// for now"},
-    {"postgres", "PostgreSQL support comes with the streaming work; use sqlite:/// for now"},
+} aliases[] = {
+    {"postgres", "postgresql"},
 };
 
 /* Copies url into out with any password ("user:secret@host") replaced by "***", so error
@@ -83,18 +84,16 @@ int aiops_store_open(struct aiops_store **out, const char *url, uv_loop_t *loop,
                  shown);
         return AIOPS_EINVAL;
     }
+    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+        if (strcasecmp(scheme, aliases[i].alias) == 0)
+            snprintf(scheme, sizeof(scheme), "%s", aliases[i].scheme);
     for (size_t i = 0; i < sizeof(stores) / sizeof(stores[0]); i++)
         if (strcasecmp(scheme, stores[i]->scheme) == 0)
             ops = stores[i];
     if (ops == NULL) {
-        for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++) {
-            if (strcasecmp(scheme, pending[i].scheme) == 0) {
-                snprintf(errbuf, errlen, "database URL '%s': %s", shown, pending[i].why);
-                return AIOPS_ENOSYS;
-            }
-        }
-        snprintf(errbuf, errlen, "database URL '%s': unknown scheme '%s' (supported: sqlite)",
-                 shown, scheme);
+        snprintf(errbuf, errlen,
+                 "database URL '%s': unknown scheme '%s' (supported: sqlite, postgresql)", shown,
+                 scheme);
         return AIOPS_EINVAL;
     }
     if (queue_max == 0) {

@@ -329,8 +329,8 @@ static const char *const sink_keys[] = {"topic", "format", "buffer", NULL};
 /* Idempotence keeps retries from duplicating or reordering alerts; messages never expire
  * locally, so an outage is waited out (the pipeline's backpressure bounds the queue). Alerts
  * are few and urgent: 1 ms of batching instead of librdkafka's 5 keeps publish latency low. */
-static const char *const sink_defaults[] = {"enable.idempotence", "true", "message.timeout.ms", "0",
-                                            "linger.ms", "1", NULL};
+static const char *const sink_defaults[] = {
+    "enable.idempotence", "true", "message.timeout.ms", "0", "linger.ms", "1", NULL};
 
 static int sink_start(struct aiops_sink *s, const struct aiops_config_entry *cfg, char *errbuf,
                       size_t errlen)

@@ -563,3 +563,319 @@ Test(sqlite, keeps_every_row_appended_from_four_threads)
     cr_assert(eq(i64, query(db, "SELECT count(*) FROM anomaly_events"), THREADS * PER_THREAD));
     sqlite3_close(db);
 }
+
+/* A streaming event at version v; fields that change with v show which version a row holds. */
+static struct aiops_event stream_event(const char *id, uint32_t v)
+{
+    struct aiops_event e = {
+        .resource_id = "server-01",
+        .metric = "cpu_usage",
+        .labels_json = "{\"dc\":\"eu-1\"}",
+        .status = v >= 3 ? AIOPS_EVENT_RESOLVED : AIOPS_EVENT_OPEN,
+        .start_ms = T0,
+        .end_ms = T0 + 60000 * (int64_t)v,
+        .duration_seconds = 60.0 * v,
+        .max_score = 0.9,
+        .anomaly_points = v,
+        .peak_value = 97.5,
+        .priority = 80.0,
+        .severity = "major",
+        .method = "zscore",
+        .reason = "value 97.5 is 6.1 sigma above the mean",
+        .updated_ms = T0 + 1000 * (int64_t)v,
+        .version = v,
+    };
+
+    snprintf(e.id, sizeof(e.id), "%s", id);
+    snprintf(e.incident_id, sizeof(e.incident_id), "fedcba9876543210fedcba9876543210");
+    return e;
+}
+
+Test(sqlite, upserts_an_event_by_id_so_the_later_version_is_the_one_row)
+{
+    struct aiops_store *s = open_store(url, LONG_MS, 10);
+    struct aiops_event v1 = stream_event("0123456789abcdef0123456789abcdef", 1);
+    struct aiops_event v2 = stream_event("0123456789abcdef0123456789abcdef", 2);
+    struct aiops_store_stats st;
+    sqlite3_stmt *st_row;
+    sqlite3 *db;
+
+    cr_assert(eq(int, aiops_store_upsert_event(s, &v1, 1), 0));
+    cr_assert(eq(int, aiops_store_flush(s), 0));
+    cr_assert(eq(int, aiops_store_upsert_event(s, &v2, 2), 0));
+    cr_assert(eq(int, aiops_store_flush(s), 0));
+    aiops_store_stats(s, &st);
+    cr_assert(eq(u64, st.written, 2));
+    aiops_store_close(s);
+
+    db = open_db();
+    cr_assert(eq(i64, query(db, "SELECT count(*) FROM events"), 1));
+    cr_assert(eq(int,
+                 sqlite3_prepare_v2(db,
+                                    "SELECT id, resource_id, metric, labels, status, start_time,"
+                                    " end_time, anomaly_points, severity, method, reason,"
+                                    " incident_id, updated_at, version FROM events",
+                                    -1, &st_row, NULL),
+                 SQLITE_OK));
+    cr_assert(eq(int, sqlite3_step(st_row), SQLITE_ROW));
+    cr_assert(eq(str, text(st_row, 0), "0123456789abcdef0123456789abcdef"));
+    cr_assert(eq(str, text(st_row, 1), "server-01"));
+    cr_assert(eq(str, text(st_row, 2), "cpu_usage"));
+    cr_assert(eq(str, text(st_row, 3), "{\"dc\":\"eu-1\"}"));
+    cr_assert(eq(str, text(st_row, 4), "open"));
+    cr_assert(eq(str, text(st_row, 5), "2026-01-01 00:00:00.123"));
+    cr_assert(eq(str, text(st_row, 6), "2026-01-01 00:02:00.123"));
+    cr_assert(eq(i64, sqlite3_column_int64(st_row, 7), 2));
+    cr_assert(eq(str, text(st_row, 8), "major"));
+    cr_assert(eq(str, text(st_row, 9), "zscore"));
+    cr_assert(eq(str, text(st_row, 10), "value 97.5 is 6.1 sigma above the mean"));
+    cr_assert(eq(str, text(st_row, 11), "fedcba9876543210fedcba9876543210"));
+    cr_assert(eq(str, text(st_row, 12), "2026-01-01 00:00:02.123"));
+    cr_assert(eq(i64, sqlite3_column_int64(st_row, 13), 2));
+    sqlite3_finalize(st_row);
+    sqlite3_close(db);
+}
+
+Test(sqlite, keeps_the_newer_version_when_an_older_one_arrives_later)
+{
+    struct aiops_store *s = open_store(url, LONG_MS, 10);
+    struct aiops_event v3 = stream_event("e1", 3), v2 = stream_event("e1", 2);
+    struct aiops_event other = stream_event("e2", 1);
+    sqlite3 *db;
+
+    /* In one batch and across batches: neither may roll the row back. */
+    cr_assert(eq(int, aiops_store_upsert_event(s, &v3, 1), 0));
+    cr_assert(eq(int, aiops_store_upsert_event(s, &v2, 2), 0));
+    cr_assert(eq(int, aiops_store_upsert_event(s, &other, 3), 0));
+    cr_assert(eq(int, aiops_store_flush(s), 0));
+    cr_assert(eq(int, aiops_store_upsert_event(s, &v2, 4), 0));
+    aiops_store_close(s);
+
+    db = open_db();
+    cr_assert(eq(i64, query(db, "SELECT count(*) FROM events"), 2));
+    cr_assert(eq(i64,
+                 query(db, "SELECT count(*) FROM events WHERE id = 'e1' AND version = 3"
+                           " AND status = 'resolved' AND anomaly_points = 3"),
+                 1));
+    sqlite3_close(db);
+}
+
+Test(sqlite, queues_upserts_past_queue_max_and_never_drops_them)
+{
+    struct aiops_store *s = open_store(url, LONG_MS, 2);
+    struct aiops_detection_record d = detection("server-01", 0);
+    struct aiops_store_stats st;
+
+    cr_assert(eq(int, aiops_store_append_detection(s, &d), 0));
+    cr_assert(eq(int, aiops_store_append_detection(s, &d), 0));
+    for (uint32_t i = 0; i < 5; i++) {
+        char id[8];
+        struct aiops_event e;
+
+        snprintf(id, sizeof(id), "e%u", i);
+        e = stream_event(id, 1);
+        cr_assert(eq(int, aiops_store_upsert_event(s, &e, 10 + i), 0));
+    }
+    aiops_store_stats(s, &st);
+    cr_assert(eq(u64, st.queued, 7)); /* what the pipeline's backpressure watches */
+    cr_assert(eq(u64, st.dropped, 0));
+    cr_assert(eq(int, aiops_store_flush(s), 0));
+    aiops_store_stats(s, &st);
+    cr_assert(eq(u64, st.queued, 0));
+    cr_assert(eq(u64, st.written, 7));
+    aiops_store_close(s);
+    cr_assert(eq(i64, count_rows("events"), 5));
+}
+
+Test(sqlite, pending_seq_names_the_oldest_upsert_not_yet_committed)
+{
+    struct aiops_store *s = open_store(url, LONG_MS, 10);
+    struct aiops_event a = stream_event("a", 1), b = stream_event("b", 1);
+
+    cr_assert(eq(u64, aiops_store_pending_seq(s), UINT64_MAX));
+    cr_assert(eq(int, aiops_store_save_checkpoint(s, "k", "x", 1), 0)); /* has no seq */
+    cr_assert(eq(u64, aiops_store_pending_seq(s), UINT64_MAX));
+    cr_assert(eq(int, aiops_store_upsert_event(s, &a, 42), 0));
+    cr_assert(eq(int, aiops_store_upsert_event(s, &b, 43), 0));
+    cr_assert(eq(u64, aiops_store_pending_seq(s), 42));
+    cr_assert(eq(int, aiops_store_flush(s), 0));
+    cr_assert(eq(u64, aiops_store_pending_seq(s), UINT64_MAX));
+    aiops_store_close(s);
+}
+
+struct loaded {
+    int n;
+    char keys[4][16];
+    char blobs[4][16];
+    size_t lens[4];
+};
+
+static int collect(void *ctx, const char *key, const void *blob, size_t len)
+{
+    struct loaded *l = ctx;
+
+    cr_assert(lt(int, l->n, 4));
+    cr_assert(lt(sz, len, sizeof(l->blobs[0])));
+    snprintf(l->keys[l->n], sizeof(l->keys[0]), "%s", key);
+    memcpy(l->blobs[l->n], blob, len);
+    l->lens[l->n++] = len;
+    return 0;
+}
+
+static int stop_at_first(void *ctx, const char *key, const void *blob, size_t len)
+{
+    (void)key, (void)blob, (void)len;
+    ++*(int *)ctx;
+    return AIOPS_EINVAL;
+}
+
+Test(sqlite, saves_replaces_and_loads_checkpoints)
+{
+    struct aiops_store *s = open_store(url, LONG_MS, 10);
+    struct loaded l = {0};
+    int calls = 0;
+
+    cr_assert(eq(int, aiops_store_save_checkpoint(s, "a", "one", 3), 0));
+    cr_assert(eq(int, aiops_store_save_checkpoint(s, "b", "\0b\0", 3), 0)); /* binary */
+    cr_assert(eq(int, aiops_store_save_checkpoint(s, "a", "three", 5), 0)); /* replaces "one" */
+    /* Still queued: load flushes first, so nothing saved is missed. */
+    cr_assert(eq(int, aiops_store_load_checkpoints(s, collect, &l), 0));
+    cr_assert(eq(int, l.n, 2));
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(l.keys[i], "a") == 0) {
+            cr_assert(eq(sz, l.lens[i], 5));
+            cr_assert(eq(int, memcmp(l.blobs[i], "three", 5), 0));
+        } else {
+            cr_assert(eq(str, l.keys[i], "b"));
+            cr_assert(eq(sz, l.lens[i], 3));
+            cr_assert(eq(int, memcmp(l.blobs[i], "\0b\0", 3), 0));
+        }
+    }
+    cr_assert(eq(int, aiops_store_load_checkpoints(s, stop_at_first, &calls), AIOPS_EINVAL));
+    cr_assert(eq(int, calls, 1));
+    aiops_store_close(s);
+
+    s = open_store(url, LONG_MS, 10); /* and after a restart */
+    memset(&l, 0, sizeof(l));
+    cr_assert(eq(int, aiops_store_load_checkpoints(s, collect, &l), 0));
+    cr_assert(eq(int, l.n, 2));
+    aiops_store_close(s);
+}
+
+Test(sqlite, loads_checkpoints_from_a_memory_database)
+{
+    struct aiops_store *s = open_store("sqlite://:memory:", LONG_MS, 10);
+    struct loaded l = {0};
+
+    cr_assert(eq(int, aiops_store_save_checkpoint(s, "a", "", 0), 0));
+    cr_assert(eq(int, aiops_store_load_checkpoints(s, collect, &l), 0));
+    cr_assert(eq(int, l.n, 1));
+    cr_assert(eq(str, l.keys[0], "a"));
+    cr_assert(eq(sz, l.lens[0], 0));
+    aiops_store_close(s);
+}
+
+Test(sqlite, keeps_upserts_queued_through_a_write_error_and_retries_them)
+{
+    struct aiops_store *s = open_store(url, LONG_MS, 10);
+    struct aiops_event e = stream_event("e1", 1);
+    struct aiops_store_stats st;
+    sqlite3 *db = open_db();
+
+    cr_assert(eq(int,
+                 sqlite3_exec(db, "ALTER TABLE events RENAME TO events_away", NULL, NULL, NULL),
+                 SQLITE_OK));
+    cr_assert(eq(int, aiops_store_upsert_event(s, &e, 7), 0));
+    cr_assert(eq(int, aiops_store_flush(s), AIOPS_EIO));
+    aiops_store_stats(s, &st);
+    cr_assert(eq(u64, st.queued, 1));
+    cr_assert(eq(u64, st.failed, 0));
+    cr_assert(ge(u64, st.retries, 1));
+    cr_assert(eq(u64, aiops_store_pending_seq(s), 7));
+
+    cr_assert(eq(int,
+                 sqlite3_exec(db, "ALTER TABLE events_away RENAME TO events", NULL, NULL, NULL),
+                 SQLITE_OK));
+    sqlite3_close(db);
+    /* The writer retries after its back-off; a flush that meets one more failure says so. */
+    for (int i = 0; i < 3 && aiops_store_flush(s) != 0; i++)
+        ;
+    aiops_store_stats(s, &st);
+    cr_assert(eq(u64, st.queued, 0));
+    cr_assert(eq(u64, st.written, 1));
+    cr_assert(eq(u64, aiops_store_pending_seq(s), UINT64_MAX));
+    cr_assert(aiops_store_is_connected(s));
+    aiops_store_close(s);
+    cr_assert(eq(i64, count_rows("events"), 1));
+}
+
+/* A database as version 1 of this agent left it: two tables, stamped 1, with rows. */
+static void create_v1_db(void)
+{
+    sqlite3 *db = open_db();
+    const char *sql =
+        "CREATE TABLE detection_history (id INTEGER PRIMARY KEY, resource_id TEXT,"
+        " metric_name TEXT, method TEXT, sensitivity TEXT, total_points INTEGER,"
+        " anomaly_count INTEGER, anomaly_percentage REAL, detection_time_ms REAL,"
+        " created_at TIMESTAMP);"
+        "CREATE TABLE anomaly_events (id INTEGER PRIMARY KEY, resource_id TEXT,"
+        " metric_name TEXT, start_time TIMESTAMP, end_time TIMESTAMP, duration_seconds REAL,"
+        " max_score REAL, anomaly_points INTEGER, peak_value REAL, priority REAL,"
+        " created_at TIMESTAMP);"
+        "CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP);"
+        "INSERT INTO schema_version VALUES (1, '2026-01-01 00:00:00.000');"
+        "INSERT INTO detection_history (resource_id) VALUES ('v1-row');"
+        "PRAGMA user_version = 1;";
+
+    cr_assert(eq(int, sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK), "%s",
+              sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+Test(sqlite, migrates_a_version_1_database_to_add_events_and_checkpoints)
+{
+    struct aiops_store *s;
+    struct aiops_event e = stream_event("e1", 1);
+    sqlite3 *db;
+
+    create_v1_db();
+    s = open_store(url, LONG_MS, 10);
+    cr_assert(eq(int, aiops_store_upsert_event(s, &e, 1), 0));
+    cr_assert(eq(int, aiops_store_save_checkpoint(s, "k", "x", 1), 0));
+    aiops_store_close(s);
+
+    db = open_db();
+    cr_assert(eq(i64, query(db, "PRAGMA user_version"), 2));
+    cr_assert(eq(i64, query(db, "SELECT max(version) FROM schema_version"), 2));
+    cr_assert(eq(i64, query(db, "SELECT count(*) FROM schema_version"), 2));
+    cr_assert(eq(
+        i64, query(db, "SELECT count(*) FROM detection_history WHERE resource_id = 'v1-row'"), 1));
+    cr_assert(eq(i64, query(db, "SELECT count(*) FROM events"), 1));
+    cr_assert(eq(i64, query(db, "SELECT count(*) FROM checkpoints"), 1));
+    sqlite3_close(db);
+
+    s = open_store(url, LONG_MS, 10); /* opening again changes nothing */
+    aiops_store_close(s);
+    db = open_db();
+    cr_assert(eq(i64, query(db, "SELECT count(*) FROM schema_version"), 2));
+    sqlite3_close(db);
+}
+
+Test(sqlite, upsert_and_checkpoint_fail_cleanly_when_memory_runs_out)
+{
+    struct aiops_store *s = open_store(url, LONG_MS, 10);
+    struct aiops_event e = stream_event("e1", 1);
+    struct aiops_store_stats st;
+    long live = aiops_mem_live();
+
+    aiops_mem_fail_after(0);
+    cr_assert(eq(int, aiops_store_upsert_event(s, &e, 1), AIOPS_ENOMEM));
+    aiops_mem_fail_after(0);
+    cr_assert(eq(int, aiops_store_save_checkpoint(s, "k", "x", 1), AIOPS_ENOMEM));
+    aiops_mem_fail_after(-1);
+    cr_assert(eq(long, aiops_mem_live(), live));
+    aiops_store_stats(s, &st);
+    cr_assert(eq(u64, st.queued, 0));
+    cr_assert(eq(u64, aiops_store_pending_seq(s), UINT64_MAX));
+    aiops_store_close(s);
+}
