@@ -296,14 +296,45 @@ static uint64_t host_durable_seq(void *ctx)
 
 /* The store can be flushed synchronously; sinks run on this loop and cannot progress while the
  * caller waits, so what they hold stays uncommitted (and is replayed after a crash). */
+static void checkpoint_all(struct aiops_pipeline *p, bool only_dirty);
+
+/* Called before a commit (a Kafka revoke, a source's stop): the detector state goes with it. */
 static uint64_t host_flush(void *ctx, uint32_t timeout_ms)
 {
     struct aiops_pipeline *p = ctx;
 
     (void)timeout_ms;
-    if (p->store != NULL)
+    if (p->store != NULL) {
+        checkpoint_all(p, true);
         aiops_store_flush(p->store);
+    }
     return host_durable_seq(p);
+}
+
+static int on_checkpoint_loaded(void *ctx, const char *key, const void *blob, size_t len);
+
+/* Series this agent already tracks keep their live state; the rest come from the store. */
+static int on_assigned_checkpoint(void *ctx, const char *key, const void *blob, size_t len)
+{
+    struct aiops_pipeline *p = ctx;
+
+    if (aiops_series_find(&p->series, key, strlen(key)) != NULL)
+        return 0;
+    return on_checkpoint_loaded(ctx, key, blob, len);
+}
+
+static void host_on_assign(void *ctx)
+{
+    struct aiops_pipeline *p = ctx;
+    uint64_t before = p->series.stats.restored;
+
+    if (p->store == NULL)
+        return;
+    if (aiops_store_load_checkpoints(p->store, on_assigned_checkpoint, p) < 0)
+        aiops_warn("pipeline", "partitions assigned: could not read checkpoints from the store");
+    else if (p->series.stats.restored > before)
+        aiops_info("pipeline", "partitions assigned: restored %" PRIu64 " series",
+                   p->series.stats.restored - before);
 }
 
 int aiops_pipeline_ingest(struct aiops_pipeline *p, const void *data, size_t len,
@@ -496,6 +527,7 @@ static int start_sources(struct aiops_pipeline *p, char *errbuf, size_t errlen)
         s->host = (struct aiops_source_host){.deliver = host_deliver,
                                              .durable_seq = host_durable_seq,
                                              .flush = host_flush,
+                                             .on_assign = host_on_assign,
                                              .ctx = p};
         snprintf(s->name, sizeof(s->name), "%s[%zu]", e->type, i);
         /* Inputs move up one: the last slot is always HTTP ingest. */

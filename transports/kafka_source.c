@@ -265,6 +265,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             pause_list(ks, parts, true);
         ks->assigned_once = true;
         ks->brokers_down = false;
+        if (ks->base.host.on_assign != NULL)
+            ks->base.host.on_assign(ks->base.host.ctx);
     } else {
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
             aiops_info("kafka", "%s: revoked %d partition(s)", ks->base.name, parts->cnt);

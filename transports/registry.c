@@ -3,17 +3,20 @@
 #include "transports/transport.h"
 
 #include "transports/kafka.h"
+#include "transports/mqtt.h"
 
 #include <string.h>
 
 /* clang-format off */
 static const struct aiops_source_ops *const sources[] = {
     &aiops_kafka_source_ops,
+    &aiops_mqtt_source_ops,
     NULL,
 };
 
 static const struct aiops_sink_ops *const sinks[] = {
     &aiops_kafka_sink_ops,
+    &aiops_mqtt_sink_ops,
     NULL,
 };
 /* clang-format on */

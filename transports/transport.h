@@ -34,6 +34,9 @@ struct aiops_source_host {
     /* Asks the pipeline to make everything delivered so far durable now (a Kafka revoke or a
      * shutdown is about to commit); returns when done or after timeout_ms, with durable_seq. */
     uint64_t (*flush)(void *ctx, uint32_t timeout_ms);
+    /* The source was given new partitions: the pipeline loads the checkpoints other agents
+     * saved for series it does not track yet, so they resume without a warm-up. */
+    void (*on_assign)(void *ctx);
     void *ctx;
 };
 
