@@ -19,11 +19,9 @@ BINARY = None
 MOCKKAFKA = None
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 
-KAFKA_PROPS = """
-      properties:
-        session.timeout.ms: 6000
-        heartbeat.interval.ms: 500
-"""
+KAFKA_PROPS = """    properties:
+      session.timeout.ms: 6000
+      heartbeat.interval.ms: 500"""
 
 
 def points(resource, metric, start, n, spike_at=(), base=50.0):
