@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* The event tracker (see events.h). Events and incidents live in intrusive lists: open events
- * (swept for quiet ones), the bounded tail of resolved ones, and incidents, open first. */
-#include "agent/events.h"
-
+/* The event tracker (see events.h). Events live in intrusive lists: open events (swept for
+ * quiet ones) and the bounded tail of resolved ones. Open incidents are found by their
+ * correlation key in a uthash map; resolved ones form a bounded list, newest first. */
 #include "agent/err.h"
 #include "agent/mem.h"
+
+/* uthash allocates through the agent's allocator and reports failure instead of exiting. */
+#define uthash_malloc(sz)        aiops_malloc(sz)
+#define uthash_free(ptr, sz)     aiops_free(ptr)
+#define HASH_NONFATAL_OOM        1
+#define uthash_nonfatal_oom(obj) (add_failed = true)
+
+#include "agent/events.h"
+
 #include "agent/timestamp.h"
 #include "config/config.h"
 #include "transports/api_json.h"
@@ -13,8 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-#define INCIDENTS_KEPT   1000
-#define INCIDENT_RES_MAX 32 /* distinct resources remembered per incident */
+#define INCIDENTS_KEPT 1000
+
+static bool add_failed; /* set by uthash when an insertion could not allocate */
 
 /* 128-bit id from two FNV-1a passes with different bases: stable across restarts. */
 static void make_id(char out[AIOPS_EVENT_ID_LEN], const char *a, const char *b, int64_t ms)
@@ -62,6 +71,8 @@ static void free_event(struct aiops_tracked_event *te)
 
 static void free_incident(struct aiops_incident *inc)
 {
+    for (size_t i = 0; i < inc->n_resources; i++)
+        aiops_free(inc->resource_ids[i]);
     aiops_free(inc->key);
     aiops_free(inc);
 }
@@ -81,7 +92,12 @@ void aiops_events_fini(struct aiops_events *t)
         next = te->next;
         free_event(te);
     }
-    for (inc = t->incidents; inc != NULL; inc = inext) {
+    HASH_ITER(hh, t->open_incidents, inc, inext)
+    {
+        HASH_DEL(t->open_incidents, inc);
+        free_incident(inc);
+    }
+    for (inc = t->resolved_incidents; inc != NULL; inc = inext) {
         inext = inc->next;
         free_incident(inc);
     }
@@ -142,101 +158,83 @@ static void incident_priority(struct aiops_incident *inc, double event_priority)
     inc->priority = fmin(round(p * 1000.0) / 1000.0, 1.0);
 }
 
+/* Remembers resource in inc (up to INCIDENT_RES_MAX distinct ones). 0 or AIOPS_ENOMEM. */
+static int add_resource(struct aiops_incident *inc, const char *resource_id)
+{
+    char *copy;
+
+    for (size_t i = 0; i < inc->n_resources; i++)
+        if (strcmp(inc->resource_ids[i], resource_id) == 0)
+            return 0;
+    inc->resources++;
+    if (inc->n_resources == INCIDENT_RES_MAX)
+        return 0; /* counted, not remembered: the count may grow past the truth, not below */
+    copy = aiops_strdup(resource_id);
+    if (copy == NULL) {
+        inc->resources--;
+        return AIOPS_ENOMEM;
+    }
+    inc->resource_ids[inc->n_resources++] = copy;
+    return 0;
+}
+
 static struct aiops_incident *join_incident(struct aiops_events *t, struct aiops_tracked_event *te)
 {
     struct aiops_incident *inc;
-    bool new_resource = true;
 
-    for (inc = t->incidents; inc != NULL && inc->open_events > 0; inc = inc->next)
-        if (strcmp(inc->key, te->correlation) == 0)
-            break;
-    if (inc == NULL || inc->open_events == 0) {
+    HASH_FIND_STR(t->open_incidents, te->correlation, inc);
+    if (inc == NULL) {
         inc = aiops_calloc(1, sizeof(*inc));
         if (inc == NULL)
             return NULL;
         inc->key = aiops_strdup(te->correlation);
-        if (inc->key == NULL) {
-            aiops_free(inc);
-            return NULL;
-        }
+        if (inc->key == NULL || add_resource(inc, te->resource_id) < 0)
+            goto err_free;
+        add_failed = false;
+        HASH_ADD_KEYPTR(hh, t->open_incidents, inc->key, strlen(inc->key), inc);
+        if (add_failed)
+            goto err_free;
         make_id(inc->id, "incident", te->correlation, te->ev.start_ms);
         inc->start_ms = te->ev.start_ms;
-        inc->next = t->incidents; /* open ones first */
-        if (t->incidents != NULL)
-            t->incidents->prev = inc;
-        t->incidents = inc;
         t->n_incidents++;
         t->stats.incidents_opened++;
+    } else if (add_resource(inc, te->resource_id) < 0) {
+        return NULL;
     }
-    /* A resource is new to the incident unless one of its open events already names it. */
-    for (struct aiops_tracked_event *o = t->open_head; o != NULL; o = o->next)
-        if (o != te && o->incident == inc && strcmp(o->resource_id, te->resource_id) == 0)
-            new_resource = false;
     inc->open_events++;
     inc->events++;
     inc->metrics++;
-    if (new_resource)
-        inc->resources++;
     inc->end_ms = te->ev.end_ms > inc->end_ms ? te->ev.end_ms : inc->end_ms;
     return inc;
-}
-
-/* Trims resolved incidents beyond INCIDENTS_KEPT (they sit after the open ones). */
-static void trim_incidents(struct aiops_events *t)
-{
-    struct aiops_incident *last = t->incidents;
-
-    if (t->n_incidents <= INCIDENTS_KEPT)
-        return;
-    while (last->next != NULL)
-        last = last->next;
-    while (t->n_incidents > INCIDENTS_KEPT && last != NULL && last->open_events == 0) {
-        struct aiops_incident *prev = last->prev;
-
-        if (prev != NULL)
-            prev->next = NULL;
-        else
-            t->incidents = NULL;
-        free_incident(last);
-        t->n_incidents--;
-        last = prev;
-    }
+err_free:
+    free_incident(inc);
+    return NULL;
 }
 
 static void leave_incident(struct aiops_events *t, struct aiops_tracked_event *te)
 {
     struct aiops_incident *inc = te->incident;
 
+    te->incident = NULL;
     if (inc == NULL || --inc->open_events > 0)
         return;
-    /* Resolved: move behind the open incidents (to the tail, as the newest resolved). */
-    if (inc->prev != NULL)
-        inc->prev->next = inc->next;
+    /* Resolved: the newest of the kept ones; the oldest falls off past INCIDENTS_KEPT. */
+    HASH_DEL(t->open_incidents, inc);
+    inc->prev = NULL;
+    inc->next = t->resolved_incidents;
+    if (t->resolved_incidents != NULL)
+        t->resolved_incidents->prev = inc;
     else
-        t->incidents = inc->next;
-    if (inc->next != NULL)
-        inc->next->prev = inc->prev;
-    inc->prev = inc->next = NULL;
-    if (t->incidents == NULL) {
-        t->incidents = inc;
-    } else {
-        struct aiops_incident *p = t->incidents;
+        t->resolved_incidents_tail = inc;
+    t->resolved_incidents = inc;
+    if (t->n_incidents - HASH_COUNT(t->open_incidents) > INCIDENTS_KEPT) {
+        struct aiops_incident *old = t->resolved_incidents_tail;
 
-        while (p->next != NULL && p->next->open_events > 0)
-            p = p->next;
-        if (p->open_events == 0) { /* no open incident: insert at the head */
-            inc->next = t->incidents;
-            t->incidents->prev = inc;
-            t->incidents = inc;
-        } else {
-            inc->next = p->next;
-            inc->prev = p;
-            if (p->next != NULL)
-                p->next->prev = inc;
-            p->next = inc;
-        }
+        t->resolved_incidents_tail = old->prev;
+        t->resolved_incidents_tail->next = NULL;
+        free_incident(old);
+        t->n_incidents--;
     }
-    trim_incidents(t);
 }
 
 static void unlink_open(struct aiops_events *t, struct aiops_tracked_event *te)
@@ -422,24 +420,28 @@ int aiops_incidents_to_json(const struct aiops_events *t, size_t limit, struct a
     size_t n = 0;
 
     aiops_buf_puts(out, "[");
-    for (const struct aiops_incident *inc = t->incidents; inc != NULL && n < limit;
-         inc = inc->next, n++) {
-        char start[32], end[32];
-        struct aiops_time ts = {.ms = inc->start_ms, .tz = AIOPS_TZ_UTC};
-        struct aiops_time te = {.ms = inc->end_ms, .tz = AIOPS_TZ_UTC};
+    const struct aiops_incident *lists[2] = {t->open_incidents, t->resolved_incidents};
 
-        aiops_time_format(&ts, start, sizeof(start));
-        aiops_time_format(&te, end, sizeof(end));
-        aiops_buf_printf(out, "%s{\"id\":\"%s\",\"key\":", n > 0 ? "," : "", inc->id);
-        aiops_json_string(out, inc->key, strlen(inc->key));
-        aiops_buf_printf(out,
-                         ",\"status\":\"%s\",\"start_time\":\"%s\",\"end_time\":\"%s\","
-                         "\"events\":%zu,\"open_events\":%zu,\"metrics\":%zu,\"resources\":%zu,"
-                         "\"priority\":",
-                         inc->open_events > 0 ? "open" : "resolved", start, end, inc->events,
-                         inc->open_events, inc->metrics, inc->resources);
-        aiops_json_number(out, inc->priority);
-        aiops_buf_puts(out, "}");
+    for (int l = 0; l < 2; l++) {
+        for (const struct aiops_incident *inc = lists[l]; inc != NULL && n < limit;
+             inc = l == 0 ? inc->hh.next : inc->next, n++) {
+            char start[32], end[32];
+            struct aiops_time ts = {.ms = inc->start_ms, .tz = AIOPS_TZ_UTC};
+            struct aiops_time te = {.ms = inc->end_ms, .tz = AIOPS_TZ_UTC};
+
+            aiops_time_format(&ts, start, sizeof(start));
+            aiops_time_format(&te, end, sizeof(end));
+            aiops_buf_printf(out, "%s{\"id\":\"%s\",\"key\":", n > 0 ? "," : "", inc->id);
+            aiops_json_string(out, inc->key, strlen(inc->key));
+            aiops_buf_printf(out,
+                             ",\"status\":\"%s\",\"start_time\":\"%s\",\"end_time\":\"%s\","
+                             "\"events\":%zu,\"open_events\":%zu,\"metrics\":%zu,\"resources\":%zu,"
+                             "\"priority\":",
+                             inc->open_events > 0 ? "open" : "resolved", start, end, inc->events,
+                             inc->open_events, inc->metrics, inc->resources);
+            aiops_json_number(out, inc->priority);
+            aiops_buf_puts(out, "}");
+        }
     }
     aiops_buf_puts(out, "]");
     return out->err;

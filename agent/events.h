@@ -15,6 +15,8 @@
 #include "agent/event.h"
 #include "agent/series.h"
 
+#include <uthash.h>
+
 struct aiops_config;
 
 /* Called for every version worth publishing. e is borrowed for the call. */
@@ -35,15 +37,21 @@ struct aiops_tracked_event {
     char *resource_id, *metric, *labels_json, *correlation;
 };
 
+#define INCIDENT_RES_MAX 32 /* distinct resources remembered per incident */
+
 struct aiops_incident {
+    UT_hash_handle hh; /* in open_incidents, by key, while open */
     char id[AIOPS_EVENT_ID_LEN];
     char *key; /* the resource or the label's value */
     int64_t start_ms, end_ms;
     size_t open_events, events;
-    size_t metrics, resources; /* distinct, approximated by counting new events' pairs */
+    size_t metrics;   /* events joined (each is one series) */
+    size_t resources; /* distinct resources */
+    char *resource_ids[INCIDENT_RES_MAX];
+    size_t n_resources;
     double max_event_priority;
-    double priority; /* the highest event's, raised by the incident's breadth */
-    struct aiops_incident *prev, *next;
+    double priority;                    /* the highest event's, raised by the incident's breadth */
+    struct aiops_incident *prev, *next; /* in the resolved list */
 };
 
 struct aiops_events_stats {
@@ -62,7 +70,8 @@ struct aiops_events {
     void *ctx;
     struct aiops_tracked_event *open_head, *resolved_head, *resolved_tail;
     size_t n_open, n_resolved;
-    struct aiops_incident *incidents; /* open ones first, then recent resolved */
+    struct aiops_incident *open_incidents;                               /* uthash head, by key */
+    struct aiops_incident *resolved_incidents, *resolved_incidents_tail; /* newest first */
     size_t n_incidents;
     struct aiops_events_stats stats;
 };

@@ -94,7 +94,7 @@ static int cmd_produce(const char *bootstrap, const char *topic, long n_series, 
             double v = 50.0 + 10.0 * sin((double)step / 20.0) + (double)((i * 7919) % 100) / 50.0;
 
             snprintf(resource, sizeof(resource), "host-%05ld", series);
-            pack_point(&pk, resource, step, step % 1000 == 500 ? v + 400.0 : v);
+            pack_point(&pk, resource, step, step % 250 == 200 ? v + 400.0 : v);
         }
         /* Keyed by the batch's group of series: a series always lands in one partition, so
          * its points stay in time order (SERIES is a multiple of 1,000). */
