@@ -2,17 +2,21 @@
 # SPDX-License-Identifier: MIT
 # Installs the Debian packages a make target needs, only those missing.
 # usage: deploy/install-deps.sh build|test|dev
-#   build: what `make run` needs to compile and run the agent
-#   test:  build + what `make test` needs (Criterion, clang's sanitizer/fuzzer runtimes, curl)
+#   build: what `make run` needs to compile and run the agent (npm fetches the dashboard's
+#          pinned front-end libraries at build time)
+#   test:  build + what `make test` needs (Criterion, clang's sanitizer/fuzzer runtimes, curl,
+#          Chromium for the dashboard's browser test)
 #   dev:   test + the developer tools (clang-format, clang-tidy, cppcheck, gcovr, wrk)
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libuv1-dev libyajl-dev libhttp-parser-dev libsqlite3-dev
             libyaml-dev libcurl4-openssl-dev liblapacke-dev librdkafka-dev libmosquitto-dev
-            libmsgpack-dev libpq-dev uthash-dev)
+            libmsgpack-dev libpq-dev uthash-dev nodejs)
+# Debian's npm package only where no npm is on the PATH (NodeSource's nodejs bundles its own).
+command -v npm >/dev/null 2>&1 || build_pkgs+=(npm)
 # The streaming tests start real brokers and a throw-away PostgreSQL server.
 test_pkgs=(libcriterion-dev clang libclang-rt-14-dev curl python3 kcat mosquitto
-           mosquitto-clients postgresql postgresql-client)
+           mosquitto-clients postgresql postgresql-client chromium)
 dev_pkgs=(clang-format clang-tidy cppcheck gcovr wrk)
 
 case "${1:-build}" in

@@ -13,6 +13,7 @@
 #include "storage/store.h"
 #include "transports/api_json.h"
 #include "transports/api_stream.h"
+#include "transports/api_web.h"
 
 #include <assert.h>
 #include <math.h>
@@ -33,6 +34,10 @@ enum route {
     R_EVENTS,
     R_INCIDENTS,
     R_READY,
+    R_STREAM,
+    R_DASHBOARD,
+    R_DOCS,
+    R_OPENAPI,
     R_OTHER,
     R_COUNT
 };
@@ -40,7 +45,8 @@ static const char *const route_names[R_COUNT] = {
     "/api/v1/detect", "/health",        "/",
     "/methods",       "/metrics",       "/api/v1/ingest",
     "/api/v1/series", "/api/v1/events", "/api/v1/incidents",
-    "/ready",         "other"};
+    "/ready",         "/api/v1/stream", "/dashboard",
+    "/docs",          "/openapi.json",  "other"};
 /* Status classes counted per route. */
 enum { C_2XX, C_4XX, C_5XX, C_COUNT };
 static const char *const class_names[C_COUNT] = {"2xx", "4xx", "5xx"};
@@ -56,6 +62,7 @@ struct aiops_api {
     struct aiops_store *store;              /* borrowed; NULL: no history */
     const struct aiops_http_server *server; /* borrowed, for /metrics */
     struct aiops_pipeline *pipeline;        /* borrowed; NULL: no streaming routes */
+    struct aiops_web *web;                  /* the dashboard's files and live stream */
     struct aiops_detect_limits limits;
     bool offload;
     uint64_t started_ms; /* uv_hrtime at create, in ms */
@@ -102,6 +109,10 @@ int aiops_api_create(struct aiops_api **out, uv_loop_t *loop, const struct aiops
     api = aiops_calloc(1, sizeof(*api));
     if (api == NULL)
         return AIOPS_ENOMEM;
+    if (aiops_web_create(&api->web, loop, AIOPS_WEB_MAX_CLIENTS, AIOPS_WEB_MAX_UNSENT) < 0) {
+        aiops_free(api);
+        return AIOPS_ENOMEM;
+    }
     api->loop = loop;
     api->cfg = cfg;
     api->store = store;
@@ -125,6 +136,7 @@ void aiops_api_destroy(struct aiops_api *api)
     if (api == NULL)
         return;
     assert(api->in_flight == 0);
+    aiops_web_destroy(api->web);
     aiops_free(api);
 }
 
@@ -136,6 +148,7 @@ void aiops_api_set_server(struct aiops_api *api, const struct aiops_http_server 
 void aiops_api_set_pipeline(struct aiops_api *api, struct aiops_pipeline *pipeline)
 {
     api->pipeline = pipeline;
+    aiops_web_set_pipeline(api->web, pipeline);
 }
 
 static void json_reply(struct aiops_http_exchange *x, int status)
@@ -351,7 +364,9 @@ static void handle_root(struct aiops_http_exchange *x)
                    "\"methods\":\"/methods\",\"metrics\":\"/metrics\","
                    "\"ingest\":\"/api/v1/ingest\",\"series\":\"/api/v1/series\","
                    "\"events\":\"/api/v1/events\",\"incidents\":\"/api/v1/incidents\","
-                   "\"ready\":\"/ready\"}}");
+                   "\"ready\":\"/ready\",\"stream\":\"/api/v1/stream\","
+                   "\"dashboard\":\"/dashboard\",\"docs\":\"/docs\","
+                   "\"openapi\":\"/openapi.json\"}}");
 }
 
 static void method_json(struct aiops_buf *b, const struct aiops_detector_ops *ops)
@@ -462,6 +477,10 @@ static enum route route_of(const char *path)
             return (enum route)r;
     if (strncmp(path, "/api/v1/series/", 15) == 0)
         return R_SERIES;
+    if (strncmp(path, "/dashboard/", 11) == 0)
+        return R_DASHBOARD;
+    if (strncmp(path, "/docs/", 6) == 0)
+        return R_DOCS;
     return R_OTHER;
 }
 
@@ -515,6 +534,15 @@ void aiops_api_handle(void *ctx, struct aiops_http_exchange *x)
         aiops_api_incidents(api->pipeline, x);
     } else if (r == R_READY) {
         aiops_api_ready(api->pipeline, x);
+    } else if (r == R_DASHBOARD || r == R_DOCS || r == R_OPENAPI) {
+        aiops_web_asset(x);
+    } else if (r == R_STREAM) {
+        if (api->pipeline == NULL) {
+            aiops_http_error(x, 503, "the streaming pipeline is not running");
+        } else if (aiops_web_stream(api->web, x)) {
+            api->requests[r][C_2XX]++; /* x is the stream's now: nothing to answer */
+            return;
+        }
     } else {
         handle_metrics(api, x);
     }

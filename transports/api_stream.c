@@ -31,6 +31,12 @@ static bool unescape(const char *s, size_t n, bool form, char *buf, size_t len)
 
     if (n >= sizeof(raw))
         return false;
+    if (n == 0) { /* curl reads a length of 0 as "up to the NUL", which raw does not have */
+        if (len == 0)
+            return false;
+        buf[0] = '\0';
+        return true;
+    }
     memcpy(raw, s, n);
     for (size_t i = 0; form && i < n; i++)
         if (raw[i] == '+')

@@ -30,6 +30,13 @@ struct conn {
     bool closing;            /* uv_close called */
     bool closed;             /* its close callback ran */
     bool reading;
+    /* A streaming response (aiops_http_stream_begin) owns the connection from then on. */
+    bool streaming;
+    bool end_when_flushed; /* aiops_http_stream_end: close once unsent is 0 */
+    size_t unsent;         /* bytes handed to uv_write and not yet written */
+    size_t max_unsent;     /* bytes; past it a stream's client is dropped */
+    aiops_http_stream_closed_fn stream_closed;
+    void *stream_arg;
     struct conn *prev, *next; /* the server's list */
 };
 
@@ -57,6 +64,7 @@ struct aiops_http_server {
 };
 
 static void process(struct conn *c);
+static int queue_write(struct conn *c, struct write_req *w);
 static void maybe_finish_close(struct aiops_http_server *s);
 
 static void conn_free(struct conn *c)
@@ -81,6 +89,8 @@ static void on_conn_closed(uv_handle_t *h)
     struct conn *c = h->data;
 
     c->closed = true;
+    if (c->streaming && c->stream_closed != NULL)
+        c->stream_closed(c->stream_arg); /* the owner forgets x before it is freed */
     /* The handler still holds x: respond() frees the conn when it answers. */
     if (!c->busy)
         conn_free(c);
@@ -99,7 +109,8 @@ static void on_write(uv_write_t *req, int status)
     struct write_req *w = (struct write_req *)req;
     struct conn *c = w->c;
 
-    if (status < 0 || w->close_after)
+    c->unsent -= w->out.len;
+    if (status < 0 || w->close_after || (c->end_when_flushed && c->unsent == 0))
         conn_close(c);
     aiops_buf_fini(&w->out);
     aiops_free(w);
@@ -109,7 +120,6 @@ static void on_write(uv_write_t *req, int status)
 static void send_response(struct conn *c)
 {
     struct write_req *w;
-    uv_buf_t b;
 
     if (c->closing)
         return;
@@ -129,12 +139,23 @@ static void send_response(struct conn *c)
         conn_close(c);
         return;
     }
-    b = uv_buf_init(w->out.data, (unsigned int)w->out.len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+    queue_write(c, w);
+}
+
+/* Hands w to libuv; w is freed by on_write, or here when uv_write refuses it. */
+static int queue_write(struct conn *c, struct write_req *w)
+{
+    uv_buf_t b = uv_buf_init(w->out.data, (unsigned int)w->out.len);
+    int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+
+    if (err < 0) {
         aiops_buf_fini(&w->out);
         aiops_free(w);
         conn_close(c);
+        return err;
     }
+    c->unsent += w->out.len;
+    return 0;
 }
 
 static void respond(struct aiops_http_exchange *x)
@@ -195,6 +216,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         conn_close(c); /* EOF or error; a request with the handler finishes first */
         return;
     }
+    if (c->streaming) { /* a stream's client has nothing more to say: drop what it sends */
+        c->in_len = 0;
+        return;
+    }
     c->in_len += (size_t)nread;
     c->last_active_ms = uv_now(c->srv->loop);
     process(c);
@@ -232,6 +257,8 @@ static void process(struct conn *c)
         c->srv->handler(c->srv->ctx, &c->x); /* may answer at once (respond) or later */
     }
     c->processing = false;
+    if (c->streaming)
+        return; /* aiops_http_stream_begin keeps reading, to see the client go */
     if (c->closing || c->busy || c->last_request) {
         stop_reading(c);
     } else if (c->srv->stopping && !is_mid_request(c)) {
@@ -301,7 +328,7 @@ static void on_sweep(uv_timer_t *t)
     uint64_t now = uv_now(s->loop);
 
     for (struct conn *c = s->conns; c != NULL; c = c->next) {
-        if (!c->busy && now - c->last_active_ms >= AIOPS_HTTP_IDLE_MS)
+        if (!c->busy && !c->streaming && now - c->last_active_ms >= AIOPS_HTTP_IDLE_MS)
             conn_close(c);
     }
 }
@@ -400,10 +427,10 @@ void aiops_http_server_close(struct aiops_http_server *s, void (*on_closed)(void
     s->on_closed_arg = arg;
     uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->sweep, on_server_handle_closed);
-    /* Idle connections go now; busy ones close after their answer is written. */
+    /* Idle connections and streams go now; busy ones close after their answer is written. */
     for (c = s->conns; c != NULL; c = next) {
         next = c->next;
-        if (!c->busy && !is_mid_request(c))
+        if (c->streaming || (!c->busy && !is_mid_request(c)))
             conn_close(c);
     }
 }
@@ -416,4 +443,97 @@ void aiops_http_server_drop(struct aiops_http_server *s)
         next = c->next;
         conn_close(c);
     }
+}
+
+/* ---- Streaming responses */
+
+int aiops_http_stream_begin(struct aiops_http_exchange *x, int status, const char *content_type,
+                            size_t max_unsent, aiops_http_stream_closed_fn on_closed, void *arg)
+{
+    struct conn *c = x->owner;
+    struct write_req *w;
+    int err;
+
+    assert(c->busy && !c->streaming);
+    c->busy = false;
+    c->streaming = true;
+    c->last_request = true;
+    c->max_unsent = max_unsent;
+    c->in_len = 0;
+    if (c->closing) { /* the peer went away while the handler worked */
+        if (c->closed)
+            conn_free(c);
+        return AIOPS_EIO;
+    }
+    if (c->srv->stopping) { /* a shutdown has begun: a stream would only hold it up */
+        conn_close(c);
+        return AIOPS_EIO;
+    }
+    w = aiops_calloc(1, sizeof(*w));
+    if (w == NULL) {
+        conn_close(c);
+        return AIOPS_ENOMEM;
+    }
+    w->c = c;
+    aiops_buf_init(&w->out);
+    aiops_buf_printf(&w->out,
+                     "HTTP/1.1 %d %s\r\nServer: aiops-agent/" AIOPS_VERSION
+                     "\r\nContent-Type: %s\r\nConnection: close\r\n",
+                     status, status == 200 ? "OK" : "Status", content_type);
+    if (x->res.headers.len > 0)
+        aiops_buf_append(&w->out, x->res.headers.data, x->res.headers.len);
+    if (aiops_buf_append(&w->out, "\r\n", 2) < 0) {
+        aiops_buf_fini(&w->out);
+        aiops_free(w);
+        conn_close(c);
+        return AIOPS_ENOMEM;
+    }
+    err = queue_write(c, w);
+    if (err < 0)
+        return err;
+    c->last_active_ms = uv_now(c->srv->loop);
+    if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+    /* Only now is the owner told of the end: a failed begin never calls on_closed. */
+    c->stream_closed = on_closed;
+    c->stream_arg = arg;
+    return 0;
+}
+
+int aiops_http_stream_write(struct aiops_http_exchange *x, const void *data, size_t len)
+{
+    struct conn *c = x->owner;
+    struct write_req *w;
+
+    assert(c->streaming);
+    if (c->closing || c->end_when_flushed)
+        return AIOPS_EIO;
+    if (c->unsent + len > c->max_unsent) {
+        aiops_warn("http", "dropping a stream's client: %zu bytes unsent", c->unsent);
+        conn_close(c);
+        return AIOPS_EBUSY;
+    }
+    w = aiops_calloc(1, sizeof(*w));
+    if (w == NULL)
+        return AIOPS_ENOMEM;
+    w->c = c;
+    aiops_buf_init(&w->out);
+    if (aiops_buf_append(&w->out, data, len) < 0) {
+        aiops_buf_fini(&w->out);
+        aiops_free(w);
+        return AIOPS_ENOMEM;
+    }
+    c->last_active_ms = uv_now(c->srv->loop);
+    return queue_write(c, w) < 0 ? AIOPS_EIO : 0;
+}
+
+void aiops_http_stream_end(struct aiops_http_exchange *x)
+{
+    struct conn *c = x->owner;
+
+    assert(c->streaming);
+    if (c->unsent == 0)
+        conn_close(c);
+    else
+        c->end_when_flushed = true;
 }

@@ -58,6 +58,28 @@ static inline void aiops_http_respond(struct aiops_http_exchange *x)
     x->respond(x);
 }
 
+/* ---- Streaming responses (Server-Sent Events): headers now, the body in pieces for as long as
+ * the connection lives. The connection is then the stream's alone (Connection: close, no
+ * Content-Length); the client's further bytes are read and dropped, so its going away is seen. */
+
+/* Called once when the stream is over for any reason: the client went away, a write failed or
+ * overflowed, aiops_http_stream_end, or the server closed. Always from a loop callback, never
+ * from inside the stream calls below. After it x is gone: the owner must forget it. */
+typedef void (*aiops_http_stream_closed_fn)(void *arg);
+
+/* Instead of aiops_http_respond: sends the status line, content_type, x->res.headers and
+ * "Connection: close". At most max_unsent bytes may wait in the socket's queue; a write past
+ * that drops the (slow) client. Call it from the handler, like aiops_http_respond. Returns 0;
+ * or AIOPS_ENOMEM, AIOPS_EIO (the client is gone) or a UV_* code, and then the connection
+ * closes (also when the server is closing), x is gone at once and on_closed is never called. */
+int aiops_http_stream_begin(struct aiops_http_exchange *x, int status, const char *content_type,
+                            size_t max_unsent, aiops_http_stream_closed_fn on_closed, void *arg);
+/* Queues len bytes (copied). Returns 0; AIOPS_EBUSY when the client is too slow (the stream
+ * is then closing); AIOPS_EIO when it is already closing; AIOPS_ENOMEM. */
+int aiops_http_stream_write(struct aiops_http_exchange *x, const void *data, size_t len);
+/* Closes the stream once what was queued is written; on_closed follows. */
+void aiops_http_stream_end(struct aiops_http_exchange *x);
+
 /* Fills x->res with a JSON error {"detail": msg} (FastAPI's shape for non-validation errors). */
 void aiops_http_error(struct aiops_http_exchange *x, int status, const char *msg);
 
@@ -107,6 +129,7 @@ struct aiops_http_server;
 int aiops_http_server_create(struct aiops_http_server **out, uv_loop_t *loop, const char *host,
                              int port, uint64_t max_body, aiops_http_handler_fn handler, void *ctx,
                              char *errbuf, size_t errlen);
+/* Streams are ended by aiops_http_server_close at once (they never finish on their own). */
 /* After aiops_http_server_close: closes every connection now, even those mid-request (their
  * handler still answers, into nothing). For a shutdown that has waited long enough. */
 void aiops_http_server_drop(struct aiops_http_server *s);
