@@ -231,7 +231,10 @@ static void leave_incident(struct aiops_events *t, struct aiops_tracked_event *t
         struct aiops_incident *old = t->resolved_incidents_tail;
 
         t->resolved_incidents_tail = old->prev;
-        t->resolved_incidents_tail->next = NULL;
+        if (old->prev != NULL)
+            old->prev->next = NULL;
+        else
+            t->resolved_incidents = NULL;
         free_incident(old);
         t->n_incidents--;
     }
@@ -267,11 +270,14 @@ static void resolve(struct aiops_events *t, struct aiops_tracked_event *te)
         t->resolved_tail = te;
     t->resolved_head = te;
     t->n_resolved++;
-    while (t->n_resolved > t->kept_max) {
+    while (t->n_resolved > t->kept_max && t->resolved_tail != NULL) {
         struct aiops_tracked_event *old = t->resolved_tail;
 
         t->resolved_tail = old->prev;
-        t->resolved_tail->next = NULL;
+        if (old->prev != NULL)
+            old->prev->next = NULL;
+        else
+            t->resolved_head = NULL;
         free_event(old);
         t->n_resolved--;
     }

@@ -23,6 +23,13 @@
 #define SINK_BUFFER      10000 /* alerts a sink queues before sources pause */
 #define REJECT_LOG_MS    1000  /* at most one malformed-message line per source per second */
 #define MAX_ENDPOINTS    16
+#define LATENCY_TRACKED  1024 /* messages with alerts in flight whose latency is measured */
+
+/* Publish latency histogram bounds, seconds: from a message's arrival to the broker's ack of
+ * the last alert it caused (the issue's target is 5 ms at p99). */
+static const double latency_bounds[] = {0.0005, 0.001, 0.002, 0.003, 0.004, 0.005,
+                                        0.01,   0.025, 0.05,  0.1,   0.5,   1};
+#define N_LATENCY (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
 
 /* The reasons of struct aiops_payload_error, plus the pipeline's own. */
 static const char *const reasons[] = {"empty",        "syntax",    "schema",         "value",
@@ -65,6 +72,14 @@ struct aiops_pipeline {
     void *listener_ctx;
     /* Self-metrics. */
     uint64_t detect_ns, publish_errors, checkpoints_saved, checkpoint_errors, pauses;
+    /* Messages whose alerts the sinks still hold: (seq, arrival ns), oldest first. */
+    struct {
+        uint64_t seq, arrived_ns;
+    } in_flight[LATENCY_TRACKED];
+    size_t in_flight_head, in_flight_count;
+    uint64_t arrived_ns; /* of the message being processed */
+    uint64_t latency_buckets[N_LATENCY], latency_count;
+    double latency_sum;
 };
 
 static uint64_t now_ns(void)
@@ -85,6 +100,51 @@ static size_t reason_index(const char *reason)
 
 /* ---- publishing ---- */
 
+/* Remembers when the message behind the alert being published arrived. */
+static void track_latency(struct aiops_pipeline *p)
+{
+    size_t last = (p->in_flight_head + p->in_flight_count + LATENCY_TRACKED - 1) % LATENCY_TRACKED;
+    size_t next = (p->in_flight_head + p->in_flight_count) % LATENCY_TRACKED;
+
+    if (p->n_sinks == 0 || p->in_flight_count == LATENCY_TRACKED ||
+        (p->in_flight_count > 0 && p->in_flight[last].seq == p->current_seq))
+        return; /* one entry per message; when full, later ones go unmeasured */
+    p->in_flight[next].seq = p->current_seq;
+    p->in_flight[next].arrived_ns = p->arrived_ns;
+    p->in_flight_count++;
+}
+
+static uint64_t sinks_pending_seq(struct aiops_pipeline *p)
+{
+    uint64_t pending = UINT64_MAX;
+
+    for (size_t i = 0; i < p->n_sinks; i++) {
+        uint64_t s = p->sinks[i]->ops->pending_seq(p->sinks[i]);
+
+        pending = s < pending ? s : pending;
+    }
+    return pending;
+}
+
+/* A sink's queue shrank: messages whose alerts every sink has acknowledged are done. */
+static void on_sink_drained(void *ctx, struct aiops_sink *s)
+{
+    struct aiops_pipeline *p = ctx;
+    uint64_t pending = sinks_pending_seq(p), now = now_ns();
+
+    (void)s;
+    while (p->in_flight_count > 0 && p->in_flight[p->in_flight_head].seq < pending) {
+        double secs = (double)(now - p->in_flight[p->in_flight_head].arrived_ns) / 1e9;
+
+        for (size_t i = 0; i < N_LATENCY; i++)
+            p->latency_buckets[i] += secs <= latency_bounds[i];
+        p->latency_count++;
+        p->latency_sum += secs;
+        p->in_flight_head = (p->in_flight_head + 1) % LATENCY_TRACKED;
+        p->in_flight_count--;
+    }
+}
+
 static void on_publish(void *ctx, const struct aiops_event *e)
 {
     struct aiops_pipeline *p = ctx;
@@ -98,6 +158,7 @@ static void on_publish(void *ctx, const struct aiops_event *e)
         aiops_error("pipeline", "event %s: out of memory encoding it", e->id);
         return;
     }
+    track_latency(p);
     a = (struct aiops_alert){.seq = p->current_seq,
                              .resource_id = e->resource_id,
                              .metric = e->metric,
@@ -241,6 +302,7 @@ static uint64_t process(struct aiops_pipeline *p, struct input *in, const void *
     uint64_t t0 = now_ns();
     int n;
 
+    p->arrived_ns = t0;
     in->messages++;
     p->current_seq = ++p->seq;
     p->current = in;
@@ -360,9 +422,10 @@ static void checkpoint_all(struct aiops_pipeline *p, bool only_dirty)
         return;
     HASH_ITER(hh, p->series.by_key, s, tmp)
     {
-        void *blob;
+        void *blob = NULL;
         size_t len;
 
+        // cppcheck-suppress uninitvar ; HASH_ITER sets s before the body runs
         if (only_dirty && !s->dirty)
             continue;
         if (aiops_series_checkpoint(s, &blob, &len) < 0 ||
@@ -488,6 +551,7 @@ static int start_sinks(struct aiops_pipeline *p, char *errbuf, size_t errlen)
         }
         snprintf(s->name, sizeof(s->name), "%s[%zu]", e->type, i);
         s->ctx = p;
+        s->on_drained = on_sink_drained;
         err = ops->start(s, e, why, sizeof(why));
         if (err < 0) {
             snprintf(errbuf, errlen, "sinks[%zu]: %s", i, why);
@@ -806,6 +870,16 @@ void aiops_pipeline_write_metrics(struct aiops_pipeline *p, struct aiops_buf *b)
     aiops_buf_printf(b, "aiops_backpressure_pauses_total %" PRIu64 "\n", p->pauses);
     metric_head(b, "aiops_checkpoints_saved_total", "counter", "Series checkpoints queued.");
     aiops_buf_printf(b, "aiops_checkpoints_saved_total %" PRIu64 "\n", p->checkpoints_saved);
+    metric_head(b, "aiops_publish_latency_seconds", "histogram",
+                "From a message's arrival to every sink's acknowledgement of its alerts.");
+    for (size_t i = 0; i < N_LATENCY; i++)
+        aiops_buf_printf(b, "aiops_publish_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                         latency_bounds[i], p->latency_buckets[i]);
+    aiops_buf_printf(b,
+                     "aiops_publish_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+                     "aiops_publish_latency_seconds_sum %.6f\n"
+                     "aiops_publish_latency_seconds_count %" PRIu64 "\n",
+                     p->latency_count, p->latency_sum, p->latency_count);
     metric_head(b, "aiops_sink_queue_depth", "gauge", "Alerts queued and not yet acknowledged.");
     for (size_t i = 0; i < p->n_sinks; i++)
         aiops_buf_printf(b, "aiops_sink_queue_depth{sink=\"%s\"} %zu\n", p->sinks[i]->name,

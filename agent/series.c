@@ -55,7 +55,7 @@ void aiops_series_table_fini(struct aiops_series_table *t)
 
 int aiops_series_key(const struct aiops_metric_point *p, char *buf, size_t len)
 {
-    const struct aiops_label *sorted[AIOPS_SERIES_MAX_LABELS];
+    const struct aiops_label *sorted[AIOPS_SERIES_MAX_LABELS] = {0};
     size_t n = 0;
 
     if (p->n_labels > AIOPS_SERIES_MAX_LABELS)
@@ -261,6 +261,7 @@ static int make_series(struct aiops_series_table *t, const struct aiops_metric_p
     off += p->n_labels * sizeof(struct aiops_label);
     s->ts_off = (uint32_t *)(mem + off);
     off += (size_t)c.window * sizeof(uint32_t);
+    // cppcheck-suppress invalidPointerCast ; raw bytes of the block, 4-byte aligned here
     s->values = (float *)(mem + off);
     off += (size_t)c.window * sizeof(float);
     s->scores = (uint8_t *)(mem + off);
@@ -384,7 +385,8 @@ static void ring_push(struct aiops_series *s, int64_t ts_ms, double value, uint8
     s->ts_off[s->head] = (uint32_t)(ts_ms - s->base_ms);
     s->values[s->head] = (float)value;
     s->scores[s->head] = score;
-    s->head = (s->head + 1) % s->cap;
+    if (++s->head == s->cap)
+        s->head = 0;
     if (s->count < s->cap)
         s->count++;
 }

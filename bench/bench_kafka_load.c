@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The Kafka side of bench/kafka.sh, a plain librdkafka client in its own process:
  *   produce BOOTSTRAP TOPIC SERIES POINTS   pre-produces SERIES x POINTS points of our schema as
- *                                           msgpack batches of 1,000 (key = first resource)
+ *                                           msgpack batches of 1,000 (10 series x 100 steps)
  *   latency BOOTSTRAP IN_TOPIC ALERT_TOPIC N for N fresh series: 40 normal points, then a spike;
  *                                           times each spike from produce() until its alert is
  *                                           read from ALERT_TOPIC; prints p50/p99/max in ms */
@@ -51,11 +51,16 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *bootstrap)
     rd_kafka_t *rk;
 
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
-    if (type == RD_KAFKA_PRODUCER)
+    if (type == RD_KAFKA_PRODUCER) {
         rd_kafka_conf_set(conf, "linger.ms", "0", NULL, 0);
-    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "1", NULL, 0);
-    rd_kafka_conf_set(conf, "fetch.error.backoff.ms", "1", NULL, 0);
-    rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", "1048576", NULL, 0);
+    } else { /* assign()ed, never subscribed: the group only names it */
+        rd_kafka_conf_set(conf, "group.id", "bench-latency", NULL, 0);
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "1", NULL, 0);
+        rd_kafka_conf_set(conf, "fetch.error.backoff.ms", "1", NULL, 0);
+    }
+    if (type == RD_KAFKA_PRODUCER)
+        rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", "1048576", NULL, 0);
     rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
     if (rk == NULL) {
         fprintf(stderr, "bench_kafka_load: %s\n", errstr);
@@ -74,37 +79,44 @@ static void produce(rd_kafka_t *rk, const char *topic, const void *data, size_t 
         rd_kafka_poll(rk, 10);
 }
 
+/* Each message holds GROUP series x (BATCH / GROUP) steps, keyed by the group: a series always
+ * lands in one partition (so its points stay in time order) and the groups spread over every
+ * partition (the mock keeps only 5 MiB per partition). */
+#define GROUP 10
+
 static int cmd_produce(const char *bootstrap, const char *topic, long n_series, long per_series)
 {
     rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, bootstrap);
-    long total = n_series * per_series;
+    long steps = BATCH / GROUP;
     double t0 = now_ms();
 
-    for (long first = 0; first < total; first += BATCH) {
-        long n = total - first < BATCH ? total - first : BATCH;
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        char resource[32], key[32];
+    for (long s0 = 0; s0 < per_series; s0 += steps) {
+        for (long g = 0; g < n_series / GROUP; g++) {
+            msgpack_sbuffer sb;
+            msgpack_packer pk;
+            char resource[32], key[32];
 
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_array(&pk, (size_t)n);
-        for (long i = first; i < first + n; i++) {
-            long series = i % n_series, step = i / n_series;
-            double v = 50.0 + 10.0 * sin((double)step / 20.0) + (double)((i * 7919) % 100) / 50.0;
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_array(&pk, (size_t)(steps * GROUP));
+            for (long step = s0; step < s0 + steps; step++) {
+                for (long series = g * GROUP; series < (g + 1) * GROUP; series++) {
+                    long i = step * n_series + series;
+                    double v =
+                        50.0 + 10.0 * sin((double)step / 20.0) + (double)((i * 7919) % 100) / 50.0;
 
-            snprintf(resource, sizeof(resource), "host-%05ld", series);
-            pack_point(&pk, resource, step, step % 250 == 200 ? v + 400.0 : v);
+                    snprintf(resource, sizeof(resource), "host-%05ld", series);
+                    pack_point(&pk, resource, step, step % 250 == 200 ? v + 400.0 : v);
+                }
+            }
+            snprintf(key, sizeof(key), "group-%ld", g);
+            produce(rk, topic, sb.data, sb.size, key);
+            msgpack_sbuffer_destroy(&sb);
+            rd_kafka_poll(rk, 0);
         }
-        /* Keyed by the batch's group of series: a series always lands in one partition, so
-         * its points stay in time order (SERIES is a multiple of 1,000). */
-        snprintf(key, sizeof(key), "group-%ld", (first % n_series) / BATCH);
-        produce(rk, topic, sb.data, sb.size, key);
-        msgpack_sbuffer_destroy(&sb);
-        rd_kafka_poll(rk, 0);
     }
     rd_kafka_flush(rk, 60000);
-    printf("produced %ld points in %.0f ms\n", total, now_ms() - t0);
+    printf("produced %ld points in %.0f ms\n", n_series * per_series, now_ms() - t0);
     rd_kafka_destroy(rk);
     return 0;
 }
@@ -164,6 +176,11 @@ static int cmd_latency(const char *bootstrap, const char *in_topic, const char *
                 }
                 continue;
             }
+            if (m->err != 0 && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                fprintf(stderr, "bench_kafka_load: consume: %s\n", rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                return 1;
+            }
             if (m->err == 0 && m->key_len == strlen(resource) &&
                 memcmp(m->key, resource, m->key_len) == 0) {
                 lat[got++] = now_ms() - t0;
@@ -188,8 +205,10 @@ static int cmd_latency(const char *bootstrap, const char *in_topic, const char *
 
 int main(int argc, char **argv)
 {
-    if (argc == 6 && strcmp(argv[1], "produce") == 0 && atol(argv[4]) % BATCH != 0) {
-        fprintf(stderr, "bench_kafka_load: SERIES must be a multiple of %d\n", BATCH);
+    if (argc == 6 && strcmp(argv[1], "produce") == 0 &&
+        (atol(argv[4]) % GROUP != 0 || atol(argv[5]) % (BATCH / GROUP) != 0)) {
+        fprintf(stderr, "bench_kafka_load: SERIES must be a multiple of %d, POINTS of %d\n", GROUP,
+                BATCH / GROUP);
         return 2;
     }
     if (argc == 6 && strcmp(argv[1], "produce") == 0)

@@ -143,7 +143,8 @@ int main(int argc, char **argv)
                          "%s{\"resource_id\":\"server-%04d\",\"metric\":\"cpu_usage\","
                          "\"timestamp\":%lld,\"value\":%.2f,"
                          "\"labels\":{\"region\":\"eu-west-1\",\"az\":\"b\"}}",
-                         i ? "," : "", i % 100, (long long)(t0 + i * 1000), 40.0 + (i % 17) * 0.25);
+                         i ? "," : "", i % 100, (long long)t0 + (long long)i * 1000,
+                         40.0 + (i % 17) * 0.25);
     aiops_buf_puts(&b, "]");
     run("JSON, our schema (array of objects)", b.data, b.len, secs);
 
@@ -168,7 +169,7 @@ int main(int argc, char **argv)
         aiops_buf_printf(&b, "cpu,cpu=cpu-total,host=server-%04d ", m);
         for (int f = 0; f < 10; f++)
             aiops_buf_printf(&b, "%susage_%d=%.1f", f ? "," : "", f, f * 1.5);
-        aiops_buf_printf(&b, " %lld000000\n", (long long)(t0 + m * 1000));
+        aiops_buf_printf(&b, " %lld000000\n", (long long)t0 + (long long)m * 1000);
     }
     run("Influx (100 lines x 10 fields)", b.data, b.len, secs);
     if (b.err < 0) {

@@ -68,6 +68,7 @@ int main(int argc, char **argv)
     char errbuf[512];
     uv_loop_t loop;
     double t0, secs;
+    int status = 0;
 
     if (aiops_config_init(&cfg) < 0 ||
         aiops_config_set(&cfg, "detection.default.methods", method, errbuf, sizeof(errbuf)) < 0 ||
@@ -92,7 +93,8 @@ int main(int argc, char **argv)
     m0 = mallinfo2();
     if (aiops_pipeline_create(&p, &loop, &cfg, NULL, errbuf, sizeof(errbuf)) < 0) {
         fprintf(stderr, "bench_pipeline: %s\n", errbuf);
-        return 1;
+        status = 1;
+        goto out_free_msgs;
     }
     t0 = now_s();
     for (long m = 0; m < n_msgs; m++) {
@@ -101,7 +103,8 @@ int main(int argc, char **argv)
 
         if (n < 0) {
             fprintf(stderr, "bench_pipeline: message %ld: %s\n", m, perr.detail);
-            return 1;
+            status = 1;
+            break;
         }
         taken += n;
     }
@@ -129,9 +132,10 @@ int main(int argc, char **argv)
     uv_run(&loop, UV_RUN_DEFAULT);
     aiops_pipeline_destroy(p);
     uv_loop_close(&loop);
+out_free_msgs:
     for (long m = 0; m < n_msgs; m++)
         msgpack_sbuffer_destroy(&msgs[m]);
     free(msgs);
     aiops_config_fini(&cfg);
-    return 0;
+    return status;
 }

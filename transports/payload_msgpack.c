@@ -1,18 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /* msgpack payloads (payload.h), the streaming hot path: our schema (one point map, an array of
  * them, or maps concatenated) and Telegraf's msgpack serializer ({"name", "time", "tags",
- * "fields"} maps, concatenated). A message is first checked whole, byte by byte (check_object:
- * nothing truncated, no container announcing more items than bytes left, nesting bounded), then
- * read once in place by a small cursor reader into an array of validated points (at most
- * max_points, strings copied NUL-terminated into one arena), emitted only when all of it
- * passed. The scratch is sized from the message up front: nothing is allocated per point.
+ * "fields"} maps, concatenated). msgpack-c parses each object of the message in turn into a
+ * msgpack_object tree, checked whole, then walked into an array of validated points (at most
+ * max_points, strings copied NUL-terminated into one arena); the first error rejects the
+ * message, and points are emitted only when all of it passed.
  *
- * Why not msgpack-c's object unpacker: building its msgpack_object tree alone cost 190-520 ns
- * per point of our schema on the development machine (zone chunks malloc'ed and freed per
- * message, page faults when glibc trims them), the whole budget of the 1,000,000 points/s
- * pipeline; it also allocates a container's announced item count up front, which a 6-byte
- * message can set to 4 billion. msgpack-c stays the reference: the tests and the benchmark
- * pack their messages with it. */
+ * The parser is msgpack-c's own state machine (msgpack/unpack_template.h, which its
+ * msgpack_unpack() instantiates) instantiated here with our callbacks, because with msgpack-c
+ * 4.0.0's:
+ *  - a container's announced count is allocated before its items are read: 96 GB for the
+ *    6-byte array32 of 2^32-1 items (malloc fails), 1.6 GB of address space for a nested claim
+ *    of 2^26 items (glibc and ASan grant it; libFuzzer's malloc limit does not). Ours refuse
+ *    more items than the bytes left could hold (each takes one), so a tree never exceeds 24
+ *    bytes per message byte;
+ *  - errors say nothing of where: the template leaves the failing offset in *off;
+ *  - nesting is bounded only at 32: MSGPACK_EMBED_STACK_SIZE, set before the template is
+ *    included, makes it 16.
+ * The tree lives in a thread-local msgpack_zone cleared after each object (the tree is dead
+ * before the first callback runs, so a callback may decode again). Its chunk grows to hold the
+ * largest tree seen, up to 4 MB, so the steady state mallocs nothing per message (zone chunks
+ * malloc'ed and freed per message, and glibc trimming them, showed as page faults before).
+ * msgpack-c allocates the zone with plain malloc, outside aiops_mem's counting: it is kept for
+ * the thread's life by design. The per-message buffers (points, strings, labels) still go
+ * through aiops_malloc and are what the allocation-failure tests fail.
+ *
+ * bench_payload (Release, 1,000 points per message; best and median of 12 runs on a shared
+ * machine): our schema 257 and 268 ns/point, Telegraf 84 and 88 (the hand-written reader this
+ * replaced: 197 and ~300, 78 and ~95). Parsing is about half (perf: ~130 ns/point); the
+ * library's msgpack_unpack() alone takes 185-195 ns/point on the same message whether its zone
+ * is kept (8 KB or 1 MB chunks), made per message (msgpack_unpack_next) or held by a
+ * long-lived msgpack_unpacker: none of those is faster than this. */
+#define MSGPACK_EMBED_STACK_SIZE 16 /* nested containers; none of the formats goes past 3 */
+
 #include "transports/payload.h"
 
 #include "agent/err.h"
@@ -20,334 +40,279 @@
 #include "transports/payload_internal.h"
 
 #include <math.h>
+#include <msgpack.h>
+#include <msgpack/unpack_define.h>
 #include <string.h>
 
-#define MAX_DEPTH 16 /* nested non-empty containers; none of the formats goes past 3 */
+#define ZONE_CHUNK_MIN (64 * 1024)       /* bytes: a zone's first chunk */
+#define ZONE_CHUNK_MAX (4 * 1024 * 1024) /* bytes: the most a thread keeps between messages */
 
-/* The big-endian unsigned integer of n = 1, 2, 4 or 8 bytes at p. */
-static inline uint64_t be(const uint8_t *p, unsigned n)
+/* ---- msgpack-c's unpacker, with bounded allocation ----------------------------------------- */
+
+struct unpack_user {
+    msgpack_zone *z;
+    size_t items_left; /* announced items the bytes left can still hold */
+    size_t used;       /* bytes taken from z */
+    uint64_t refused;  /* the announced count refused, or 0 */
+    bool nomem;
+};
+
+/* Takes n items (a map's pairs count twice) for o from the zone, if the message can hold them. */
+static int take(struct unpack_user *u, unsigned int n, size_t items, msgpack_object_type type,
+                msgpack_object *o)
 {
-    uint16_t v16;
-    uint32_t v32;
-    uint64_t v64;
+    size_t size = items * sizeof(msgpack_object);
+    void *p;
 
-    switch (n) {
-    case 1:
-        return p[0];
-    case 2:
-        memcpy(&v16, p, 2);
-        return __builtin_bswap16(v16);
-    case 4:
-        memcpy(&v32, p, 4);
-        return __builtin_bswap32(v32);
-    default:
-        memcpy(&v64, p, 8);
-        return __builtin_bswap64(v64);
+    if (items > u->items_left) {
+        u->refused = n;
+        return -1;
     }
-}
-
-/* Checks that s[*off..len) starts with one whole object. On success advances *off past it. */
-static int check_object(struct pl_dec *d, const uint8_t *s, size_t len, size_t *off)
-{
-    uint64_t pending[MAX_DEPTH + 1]; /* items still to read in each open container */
-    int top = 0;
-    size_t i = *off;
-
-    pending[0] = 1;
-    while (top >= 0) {
-        uint64_t n = 0, skip = 0;
-        unsigned hdr = 0; /* bytes of length field */
-        bool container = false, map = false;
-        uint8_t c;
-
-        if (pending[top] == 0) {
-            top--;
-            continue;
-        }
-        pending[top]--;
-        if (i >= len)
-            return pl_fail(d, "syntax", "msgpack truncated at byte %zu", i);
-        c = s[i++];
-        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
-            ; /* fixint, nil, bool */
-        } else if (c <= 0x8f) {
-            container = map = true, n = c & 0x0f;
-        } else if (c <= 0x9f) {
-            container = true, n = c & 0x0f;
-        } else if (c <= 0xbf) {
-            skip = c & 0x1f;
-        } else {
-            switch (c) {
-            case 0xc4:
-            case 0xd9:
-                hdr = 1;
-                break; /* bin8, str8 */
-            case 0xc5:
-            case 0xda:
-                hdr = 2;
-                break; /* bin16, str16 */
-            case 0xc6:
-            case 0xdb:
-                hdr = 4;
-                break; /* bin32, str32 */
-            case 0xc7:
-                hdr = 1, skip = 1;
-                break; /* ext8 (+ type byte) */
-            case 0xc8:
-                hdr = 2, skip = 1;
-                break; /* ext16 */
-            case 0xc9:
-                hdr = 4, skip = 1;
-                break; /* ext32 */
-            case 0xca:
-            case 0xd2:
-                skip = 4;
-                break; /* float32, int32 */
-            case 0xcb:
-            case 0xcf:
-            case 0xd3:
-                skip = 8;
-                break; /* float64, uint64, int64 */
-            case 0xcc:
-            case 0xd0:
-                skip = 1;
-                break;
-            case 0xcd:
-            case 0xd1:
-                skip = 2;
-                break;
-            case 0xce:
-                skip = 4;
-                break;
-            case 0xd4:
-                skip = 2;
-                break; /* fixext 1, 2, 4, 8, 16 (+ type byte) */
-            case 0xd5:
-                skip = 3;
-                break;
-            case 0xd6:
-                skip = 5;
-                break;
-            case 0xd7:
-                skip = 9;
-                break;
-            case 0xd8:
-                skip = 17;
-                break;
-            case 0xdc:
-                hdr = 2, container = true;
-                break;
-            case 0xdd:
-                hdr = 4, container = true;
-                break;
-            case 0xde:
-                hdr = 2, container = map = true;
-                break;
-            case 0xdf:
-                hdr = 4, container = map = true;
-                break;
-            default: /* 0xc1 */
-                return pl_fail(d, "syntax", "msgpack: invalid byte 0x%02x at byte %zu", c, i - 1);
-            }
-        }
-        if (hdr > 0) {
-            if (len - i < hdr)
-                return pl_fail(d, "syntax", "msgpack truncated at byte %zu", len);
-            n = be(s + i, hdr);
-            i += hdr;
-            if (!container)
-                skip += n, n = 0;
-        }
-        if (skip > len - i)
-            return pl_fail(d, "syntax", "msgpack truncated: %llu bytes needed at byte %zu",
-                           (unsigned long long)skip, i);
-        i += skip;
-        if (container && n > 0) {
-            if (map)
-                n *= 2;
-            if (n > len - i) /* every item takes at least a byte */
-                return pl_fail(d, "syntax", "msgpack truncated: %llu items announced at byte %zu",
-                               (unsigned long long)n, i);
-            if (top == MAX_DEPTH)
-                return pl_fail(d, "syntax", "msgpack nested deeper than %d at byte %zu", MAX_DEPTH,
-                               i);
-            pending[++top] = n;
-        }
+    u->items_left -= items;
+    o->type = type;
+    o->via.array.size = 0; /* same layout as via.map; the items callbacks count up */
+    o->via.array.ptr = NULL;
+    if (n == 0)
+        return 0;
+    p = msgpack_zone_malloc(u->z, size);
+    if (p == NULL) {
+        u->nomem = true;
+        return -1;
     }
-    *off = i;
+    u->used += size;
+    o->via.array.ptr = p;
     return 0;
 }
 
-/* ---- reading checked objects --------------------------------------------------------------- */
-
-enum kind { K_NIL, K_BOOL, K_UINT, K_INT, K_FLOAT, K_STR, K_BIN, K_EXT, K_ARR, K_MAP };
-
-/* One object as read by rd(): a scalar's value, a string's bytes, or a container's size and
- * where its items start. */
-struct mv {
-    uint8_t kind;    /* enum kind */
-    int8_t ext_type; /* K_EXT */
-    uint32_t n;      /* K_STR/K_BIN/K_EXT bytes, K_ARR items, K_MAP pairs */
-    const char *p;   /* K_STR/K_BIN/K_EXT payload, not NUL-terminated */
-    size_t at;       /* K_ARR/K_MAP: offset of the first item */
-    union {
-        uint64_t u; /* K_UINT, K_BOOL */
-        int64_t i;  /* K_INT (negative) */
-        double f;   /* K_FLOAT */
-    } v;
-};
-
-/* Reads the header at s[*i] (inside an object check_object accepted) into v and advances past
- * it: past a container's header only. */
-static void rd_head(const uint8_t *s, size_t *i, struct mv *v)
+static inline int cb_array(struct unpack_user *u, unsigned int n, msgpack_object *o)
 {
-    uint8_t c = s[(*i)++];
-    unsigned hdr = 0;
-
-    v->n = 0;
-    if (c >= 0xa0 && c <= 0xbf) { /* fixstr: most of a message */
-        v->kind = K_STR, v->n = c & 0x1f, v->p = (const char *)s + *i;
-        *i += v->n;
-        return;
-    }
-    if (c <= 0x7f) {
-        v->kind = K_UINT, v->v.u = c;
-    } else if (c >= 0xe0) {
-        v->kind = K_INT, v->v.i = (int)c - 256; /* negative fixint: -32..-1 */
-    } else if (c <= 0x8f) {
-        v->kind = K_MAP, v->n = c & 0x0f;
-    } else if (c <= 0x9f) {
-        v->kind = K_ARR, v->n = c & 0x0f;
-    } else {
-        switch (c) {
-        case 0xc0:
-            v->kind = K_NIL;
-            return;
-        case 0xc2:
-        case 0xc3:
-            v->kind = K_BOOL, v->v.u = c == 0xc3;
-            return;
-        case 0xc4:
-        case 0xc5:
-        case 0xc6:
-            v->kind = K_BIN, hdr = 1u << (c - 0xc4);
-            break;
-        case 0xc7:
-        case 0xc8:
-        case 0xc9:
-            v->kind = K_EXT, hdr = 1u << (c - 0xc7);
-            break;
-        case 0xca: {
-            uint32_t b = (uint32_t)be(s + *i, 4);
-            float f;
-            memcpy(&f, &b, 4);
-            v->kind = K_FLOAT, v->v.f = f, *i += 4;
-            return;
-        }
-        case 0xcb: {
-            uint64_t b = be(s + *i, 8);
-            memcpy(&v->v.f, &b, 8);
-            v->kind = K_FLOAT, *i += 8;
-            return;
-        }
-        case 0xcc:
-        case 0xcd:
-        case 0xce:
-        case 0xcf: {
-            unsigned n = 1u << (c - 0xcc);
-            v->kind = K_UINT, v->v.u = be(s + *i, n), *i += n;
-            return;
-        }
-        case 0xd0:
-        case 0xd1:
-        case 0xd2:
-        case 0xd3: {
-            unsigned n = 1u << (c - 0xd0);
-            uint64_t u = be(s + *i, n);
-            if (n < 8 && (u >> (8 * n - 1)) != 0) /* sign-extend */
-                u |= ~0ull << (8 * n);
-            v->kind = K_INT, v->v.i = (int64_t)u, *i += n;
-            if (v->v.i >= 0)
-                v->kind = K_UINT;
-            return;
-        }
-        case 0xd4:
-        case 0xd5:
-        case 0xd6:
-        case 0xd7:
-        case 0xd8:
-            v->kind = K_EXT, v->n = 1u << (c - 0xd4);
-            break;
-        case 0xd9:
-        case 0xda:
-        case 0xdb:
-            v->kind = K_STR, hdr = 1u << (c - 0xd9);
-            break;
-        case 0xdc:
-        case 0xdd:
-            v->kind = K_ARR, hdr = 2u << (c - 0xdc);
-            break;
-        default:
-            v->kind = K_MAP, hdr = 2u << (c - 0xde);
-            break; /* 0xde, 0xdf */
-        }
-    }
-    if (hdr > 0) {
-        v->n = (uint32_t)be(s + *i, hdr);
-        *i += hdr;
-    }
-    if (v->kind == K_EXT)
-        v->ext_type = (int8_t)s[(*i)++];
-    if (v->kind == K_STR || v->kind == K_BIN || v->kind == K_EXT) {
-        v->p = (const char *)s + *i;
-        *i += v->n;
-    }
-    v->at = *i;
+    return take(u, n, n, MSGPACK_OBJECT_ARRAY, o);
 }
 
-/* Reads one whole object: its header into v, and past a container's items. */
-static void rd(const uint8_t *s, size_t *i, struct mv *v)
+static inline int cb_map(struct unpack_user *u, unsigned int n, msgpack_object *o)
 {
-    uint64_t left;
+    return take(u, n, 2 * (size_t)n, MSGPACK_OBJECT_MAP, o);
+}
 
-    rd_head(s, i, v);
-    if (v->kind != K_ARR && v->kind != K_MAP)
-        return;
-    for (left = v->kind == K_MAP ? 2 * (uint64_t)v->n : v->n; left > 0; left--) {
-        struct mv item;
+static inline int cb_array_item(struct unpack_user *u, msgpack_object *c, msgpack_object o)
+{
+    (void)u;
+    c->via.array.ptr[c->via.array.size++] = o;
+    return 0;
+}
 
-        rd_head(s, i, &item);
-        if (item.kind == K_ARR)
-            left += item.n;
-        else if (item.kind == K_MAP)
-            left += 2 * (uint64_t)item.n;
+static inline int cb_map_item(struct unpack_user *u, msgpack_object *c, msgpack_object k,
+                              msgpack_object v)
+{
+    (void)u;
+    c->via.map.ptr[c->via.map.size].key = k;
+    c->via.map.ptr[c->via.map.size++].val = v;
+    return 0;
+}
+
+static inline msgpack_object cb_root(struct unpack_user *u)
+{
+    (void)u;
+    return (msgpack_object){.type = MSGPACK_OBJECT_NIL};
+}
+
+static inline int cb_u64(struct unpack_user *u, uint64_t d, msgpack_object *o)
+{
+    (void)u;
+    o->type = MSGPACK_OBJECT_POSITIVE_INTEGER, o->via.u64 = d;
+    return 0;
+}
+
+static inline int cb_i64(struct unpack_user *u, int64_t d, msgpack_object *o)
+{
+    (void)u;
+    if (d >= 0)
+        o->type = MSGPACK_OBJECT_POSITIVE_INTEGER, o->via.u64 = (uint64_t)d;
+    else
+        o->type = MSGPACK_OBJECT_NEGATIVE_INTEGER, o->via.i64 = d;
+    return 0;
+}
+
+static inline int cb_f64(struct unpack_user *u, double d, msgpack_object *o)
+{
+    (void)u;
+    o->type = MSGPACK_OBJECT_FLOAT64, o->via.f64 = d;
+    return 0;
+}
+
+static inline int cb_nil(struct unpack_user *u, msgpack_object *o)
+{
+    (void)u;
+    o->type = MSGPACK_OBJECT_NIL;
+    return 0;
+}
+
+static inline int cb_bool(struct unpack_user *u, bool b, msgpack_object *o)
+{
+    (void)u;
+    o->type = MSGPACK_OBJECT_BOOLEAN, o->via.boolean = b;
+    return 0;
+}
+
+static inline int cb_true(struct unpack_user *u, msgpack_object *o)
+{
+    return cb_bool(u, true, o);
+}
+
+static inline int cb_false(struct unpack_user *u, msgpack_object *o)
+{
+    return cb_bool(u, false, o);
+}
+
+/* Strings, bin and ext point into the message. */
+static inline int cb_str(struct unpack_user *u, const char *b, const char *p, unsigned int l,
+                         msgpack_object *o)
+{
+    (void)u, (void)b;
+    o->type = MSGPACK_OBJECT_STR, o->via.str.ptr = p, o->via.str.size = l;
+    return 0;
+}
+
+static inline int cb_bin(struct unpack_user *u, const char *b, const char *p, unsigned int l,
+                         msgpack_object *o)
+{
+    (void)u, (void)b;
+    o->type = MSGPACK_OBJECT_BIN, o->via.bin.ptr = p, o->via.bin.size = l;
+    return 0;
+}
+
+static inline int cb_ext(struct unpack_user *u, const char *b, const char *p, unsigned int l,
+                         msgpack_object *o)
+{
+    (void)u, (void)b;
+    if (l == 0) /* the type byte is counted in l */
+        return -1;
+    o->type = MSGPACK_OBJECT_EXT, o->via.ext.type = (int8_t)p[0];
+    o->via.ext.ptr = p + 1, o->via.ext.size = l - 1;
+    return 0;
+}
+
+#define cb_uint8  cb_u64
+#define cb_uint16 cb_u64
+#define cb_uint32 cb_u64
+#define cb_uint64 cb_u64
+#define cb_int8   cb_i64
+#define cb_int16  cb_i64
+#define cb_int32  cb_i64
+#define cb_int64  cb_i64
+#define cb_float  cb_f64
+#define cb_double cb_f64
+
+#define msgpack_unpack_struct(name)    struct tpl##name
+#define msgpack_unpack_func(ret, name) static ret tpl##name
+#define msgpack_unpack_callback(name)  cb##name
+#define msgpack_unpack_object          msgpack_object
+#define msgpack_unpack_user            struct unpack_user
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wshadow"
+#include <msgpack/unpack_template.h>
+#pragma GCC diagnostic pop
+
+/* The thread's zone for msgpack_object trees (see the file comment). */
+static _Thread_local struct {
+    msgpack_zone z;
+    size_t chunk; /* bytes; 0: z not initialized */
+} tl;
+
+static int zone_get(msgpack_zone **out)
+{
+    if (tl.chunk == 0) {
+        if (!msgpack_zone_init(&tl.z, ZONE_CHUNK_MIN))
+            return AIOPS_ENOMEM;
+        tl.chunk = ZONE_CHUNK_MIN;
+    }
+    *out = &tl.z;
+    return 0;
+}
+
+/* After a message whose largest tree took peak bytes: a zone that needed more than its chunk
+ * is remade larger, so the next such message fits in one chunk (msgpack_zone_clear frees all
+ * chunks but the first). */
+static void zone_fit(size_t peak)
+{
+    size_t chunk = tl.chunk;
+
+    while (chunk < peak && chunk < ZONE_CHUNK_MAX)
+        chunk *= 2;
+    if (chunk != tl.chunk) {
+        msgpack_zone_destroy(&tl.z);
+        tl.chunk = msgpack_zone_init(&tl.z, chunk) ? chunk : 0;
     }
 }
 
-static bool is(const struct mv *k, const char *lit, size_t n)
+/* Parses the object at s[*off..len) into *obj and advances *off past it. */
+static int unpack(struct pl_dec *d, struct unpack_user *u, const char *s, size_t len, size_t *off,
+                  msgpack_object *obj)
 {
-    return k->kind == K_STR && k->n == n && memcmp(k->p, lit, n) == 0;
+    struct tpl_context ctx;
+    int rc;
+
+    tpl_init(&ctx);
+    ctx.user = *u;
+    ctx.user.items_left = len - *off;
+    rc = tpl_execute(&ctx, s, len, off);
+    u->used = ctx.user.used;
+    if (rc > 0) {
+        *obj = tpl_data(&ctx);
+        return 0;
+    }
+    if (rc == 0)
+        return pl_fail(d, "syntax", "msgpack truncated at byte %zu", len);
+    if (ctx.user.nomem)
+        return AIOPS_ENOMEM;
+    if (ctx.user.refused > 0)
+        return pl_fail(d, "syntax", "msgpack truncated: %llu items announced at byte %zu",
+                       (unsigned long long)ctx.user.refused, *off);
+    if (rc == MSGPACK_UNPACK_NOMEM_ERROR) /* the template's stack is full */
+        return pl_fail(d, "syntax", "msgpack nested deeper than %d at byte %zu",
+                       MSGPACK_EMBED_STACK_SIZE, *off);
+    return pl_fail(d, "syntax", "msgpack: invalid byte 0x%02x at byte %zu", (uint8_t)s[*off], *off);
+}
+
+/* ---- walking the tree into points ---------------------------------------------------------- */
+
+static const msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
+
+static uint64_t be(const char *p, unsigned n)
+{
+    uint64_t v = 0;
+
+    for (unsigned k = 0; k < n; k++)
+        v = v << 8 | (uint8_t)p[k];
+    return v;
+}
+
+static bool is(const msgpack_object *k, const char *lit, size_t n)
+{
+    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+           memcmp(k->via.str.ptr, lit, n) == 0;
 }
 
 #define IS(k, lit) is((k), lit, sizeof(lit) - 1)
 
 /* A string for a point: non-empty, UTF-8, no NUL. */
-static bool str_ok(const struct mv *v)
+static bool str_ok(const msgpack_object *v)
 {
-    return v->kind == K_STR && pl_str_ok(v->p, v->n);
+    return v->type == MSGPACK_OBJECT_STR && pl_str_ok(v->via.str.ptr, v->via.str.size);
 }
 
-static bool num(const struct mv *v, double *out)
+static bool num(const msgpack_object *v, double *out)
 {
-    switch (v->kind) {
-    case K_UINT:
-        *out = (double)v->v.u;
+    switch (v->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        *out = (double)v->via.u64;
         return true;
-    case K_INT:
-        *out = (double)v->v.i;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        *out = (double)v->via.i64;
         return true;
-    case K_FLOAT:
-        *out = v->v.f;
+    case MSGPACK_OBJECT_FLOAT64:
+        *out = v->via.f64;
         return isfinite(*out);
     default:
         return false;
@@ -356,29 +321,29 @@ static bool num(const struct mv *v, double *out)
 
 /* Epoch numbers, RFC 3339 strings, or the timestamp extension (type -1: 32-bit seconds;
  * 30-bit ns + 34-bit seconds; 32-bit ns + 64-bit signed seconds). */
-static bool time_ok(const struct mv *v, int64_t *ms)
+static bool time_ok(const msgpack_object *v, int64_t *ms)
 {
-    const uint8_t *p = (const uint8_t *)v->p;
+    const char *p = v->via.ext.ptr;
     uint64_t sec, ns;
 
-    switch (v->kind) {
-    case K_UINT:
-        return v->v.u <= INT64_MAX && pl_epoch_int((int64_t)v->v.u, ms);
-    case K_INT:
-        return pl_epoch_int(v->v.i, ms);
-    case K_FLOAT:
-        return pl_epoch_double(v->v.f, ms);
-    case K_STR:
-        return pl_time_string(v->p, v->n, ms);
-    case K_EXT:
-        if (v->ext_type != -1)
+    switch (v->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return v->via.u64 <= INT64_MAX && pl_epoch_int((int64_t)v->via.u64, ms);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return pl_epoch_int(v->via.i64, ms);
+    case MSGPACK_OBJECT_FLOAT64:
+        return pl_epoch_double(v->via.f64, ms);
+    case MSGPACK_OBJECT_STR:
+        return pl_time_string(v->via.str.ptr, v->via.str.size, ms);
+    case MSGPACK_OBJECT_EXT:
+        if (v->via.ext.type != -1)
             return false;
-        if (v->n == 4) {
+        if (v->via.ext.size == 4) {
             sec = be(p, 4), ns = 0;
-        } else if (v->n == 8) {
+        } else if (v->via.ext.size == 8) {
             uint64_t w = be(p, 8);
             sec = w & 0x3ffffffffull, ns = w >> 34;
-        } else if (v->n == 12) {
+        } else if (v->via.ext.size == 12) {
             int64_t s = (int64_t)be(p + 4, 8);
             ns = be(p, 4);
             if (s > 9000000000000000LL || s < -9000000000000000LL || ns >= 1000000000u)
@@ -397,55 +362,54 @@ static bool time_ok(const struct mv *v, int64_t *ms)
     }
 }
 
-/* The keys of a point map either schema uses; kind K_NIL when absent. */
+/* The values of the keys either schema uses; &nil when absent. */
 struct keys {
-    struct mv res, met, alias, ts, val, lab; /* ours */
-    struct mv name, time, tags, fields;      /* Telegraf */
+    const msgpack_object *res, *met, *alias, *ts, *val, *lab; /* ours */
+    const msgpack_object *name, *time, *tags, *fields;        /* Telegraf */
 };
 
-/* Reads the pairs of the map m into k; returns the offset past the map. */
-static size_t read_keys(const uint8_t *s, const struct mv *m, struct keys *k)
+static void read_keys(const msgpack_object *m, struct keys *k)
 {
-    size_t i = m->at;
-    struct mv key, skip;
+    k->res = k->met = k->alias = k->ts = k->val = k->lab = &nil;
+    k->name = k->time = k->tags = k->fields = &nil;
+    for (uint32_t e = 0; e < m->via.map.size; e++) {
+        const msgpack_object *key = &m->via.map.ptr[e].key, *val = &m->via.map.ptr[e].val;
 
-    /* Absent keys read as K_NIL; only the kinds are set: clearing all of *k showed in profiles. */
-    k->res.kind = k->met.kind = k->alias.kind = k->ts.kind = k->val.kind = k->lab.kind = K_NIL;
-    k->name.kind = k->time.kind = k->tags.kind = k->fields.kind = K_NIL;
-    for (uint32_t e = 0; e < m->n; e++) {
-        struct mv *slot = &skip;
-
-        rd(s, &i, &key);
-        if (key.kind == K_STR) {
-            switch (key.n) {
-            case 4:
-                slot = IS(&key, "name")   ? &k->name
-                       : IS(&key, "time") ? &k->time
-                       : IS(&key, "tags") ? &k->tags
-                                          : &skip;
-                break;
-            case 5:
-                slot = IS(&key, "value") ? &k->val : &skip;
-                break;
-            case 6:
-                slot = IS(&key, "metric")   ? &k->met
-                       : IS(&key, "labels") ? &k->lab
-                       : IS(&key, "fields") ? &k->fields
-                                            : &skip;
-                break;
-            case 9:
-                slot = IS(&key, "timestamp") ? &k->ts : &skip;
-                break;
-            case 11:
-                slot = IS(&key, "resource_id")   ? &k->res
-                       : IS(&key, "metric_name") ? &k->alias
-                                                 : &skip;
-                break;
-            }
+        if (key->type != MSGPACK_OBJECT_STR)
+            continue;
+        switch (key->via.str.size) {
+        case 4:
+            if (IS(key, "name"))
+                k->name = val;
+            else if (IS(key, "time"))
+                k->time = val;
+            else if (IS(key, "tags"))
+                k->tags = val;
+            break;
+        case 5:
+            if (IS(key, "value"))
+                k->val = val;
+            break;
+        case 6:
+            if (IS(key, "metric"))
+                k->met = val;
+            else if (IS(key, "labels"))
+                k->lab = val;
+            else if (IS(key, "fields"))
+                k->fields = val;
+            break;
+        case 9:
+            if (IS(key, "timestamp"))
+                k->ts = val;
+            break;
+        case 11:
+            if (IS(key, "resource_id"))
+                k->res = val;
+            else if (IS(key, "metric_name"))
+                k->alias = val;
+            break;
         }
-        rd(s, &i, slot);
     }
-    return i;
 }
 
 /* A validated point. Its strings are in the arena d->text by offset (the arena moves as it
@@ -459,10 +423,8 @@ struct rec {
     double value;
 };
 
-/* The decoding pass validates the whole message into recs; only then are points emitted. */
+/* The walk validates the whole message into recs; only then are points emitted. */
 struct scratch {
-    const uint8_t *s;
-    size_t len;
     struct rec *recs; /* at most max_points */
     size_t n_recs, recs_cap;
     size_t *lofs; /* labels' key and value offsets in d->text, in pairs */
@@ -471,14 +433,18 @@ struct scratch {
     size_t max_join;     /* longest Telegraf "name.field" with its NUL */
 };
 
-/* Copies s[0..n) and a NUL to the arena; *off is where it went. */
-static int put(struct pl_dec *d, const char *s, size_t n, size_t *off)
+/* Copies a string object and a NUL to the arena; *off is where it went. */
+static int put(struct pl_dec *d, const msgpack_object *s, size_t *off)
 {
-    int rc = pl_reserve((void **)&d->text, &d->text_cap, d->text_len + n + 1, 1);
+    size_t n = s->via.str.size;
+    int rc;
 
-    if (rc < 0)
-        return rc;
-    memcpy(d->text + d->text_len, s, n);
+    if (d->text_len + n + 1 > d->text_cap) { /* rarely: the arena is sized from the message */
+        rc = pl_reserve((void **)&d->text, &d->text_cap, d->text_len + n + 1, 1);
+        if (rc < 0)
+            return rc;
+    }
+    memcpy(d->text + d->text_len, s->via.str.ptr, n);
     d->text[d->text_len + n] = '\0';
     *off = d->text_len;
     d->text_len += n + 1;
@@ -486,32 +452,29 @@ static int put(struct pl_dec *d, const char *s, size_t n, size_t *off)
 }
 
 /* Checks a {str: str} map and copies it to the arena, all but the key skip (may be NULL),
- * whose value goes to *skipped (when found, *found is set). */
-static int labels(struct pl_dec *d, struct scratch *x, const struct mv *m, const char *skip,
-                  size_t skip_len, struct mv *skipped, bool *found, size_t idx, uint32_t *n_out)
+ * whose value goes to *skipped (left alone when absent). */
+static int labels(struct pl_dec *d, struct scratch *x, const msgpack_object *m, const char *skip,
+                  size_t skip_len, const msgpack_object **skipped, size_t idx, uint32_t *n_out)
 {
-    size_t i = m->at;
     uint32_t n = 0;
-    struct mv k, v;
-    int rc =
-        pl_reserve((void **)&x->lofs, &x->lofs_cap, x->n_lofs + 2 * (size_t)m->n, sizeof(*x->lofs));
+    int rc = pl_reserve((void **)&x->lofs, &x->lofs_cap, x->n_lofs + 2 * (size_t)m->via.map.size,
+                        sizeof(*x->lofs));
 
     if (rc < 0)
         return rc;
-    for (uint32_t e = 0; e < m->n; e++) {
-        rd(x->s, &i, &k);
-        rd(x->s, &i, &v);
-        if (!str_ok(&k) || !str_ok(&v))
+    for (uint32_t e = 0; e < m->via.map.size; e++) {
+        const msgpack_object *k = &m->via.map.ptr[e].key, *v = &m->via.map.ptr[e].val;
+
+        if (!str_ok(k) || !str_ok(v))
             return pl_fail(d, "schema", "point %zu: label %u is not a non-empty UTF-8 string pair",
                            idx, e);
-        if (skip != NULL && k.n == skip_len && memcmp(k.p, skip, skip_len) == 0) {
+        if (skip != NULL && is(k, skip, skip_len)) {
             *skipped = v;
-            *found = true;
             continue;
         }
-        rc = put(d, k.p, k.n, &x->lofs[x->n_lofs]);
+        rc = put(d, k, &x->lofs[x->n_lofs]);
         if (rc == 0)
-            rc = put(d, v.p, v.n, &x->lofs[x->n_lofs + 1]);
+            rc = put(d, v, &x->lofs[x->n_lofs + 1]);
         if (rc < 0)
             return rc;
         x->n_lofs += 2;
@@ -536,32 +499,34 @@ static int add(struct pl_dec *d, struct scratch *x, const struct rec *r)
 }
 
 /* Our schema: {"resource_id", "metric" | "metric_name", "timestamp", "value", "labels"?}. */
-static int our_point(struct pl_dec *d, struct scratch *x, struct keys *k, size_t idx)
+static int our_point(struct pl_dec *d, struct scratch *x, const struct keys *k, size_t idx)
 {
-    const struct mv *met = k->met.kind != K_NIL ? &k->met : &k->alias;
+    const msgpack_object *met = k->met != &nil ? k->met : k->alias;
     struct rec r = {.field = SIZE_MAX, .lab = x->n_lofs};
     int rc;
 
-    if (!str_ok(&k->res))
+    if (!str_ok(k->res))
         return pl_fail(d, "schema", "point %zu: resource_id %s", idx,
-                       k->res.kind == K_NIL ? "missing" : "is not a non-empty UTF-8 string");
+                       k->res->type == MSGPACK_OBJECT_NIL ? "missing"
+                                                          : "is not a non-empty UTF-8 string");
     if (!str_ok(met))
         return pl_fail(d, "schema", "point %zu: metric %s", idx,
-                       met->kind == K_NIL ? "missing" : "is not a non-empty UTF-8 string");
-    if (!time_ok(&k->ts, &r.ts_ms))
+                       met->type == MSGPACK_OBJECT_NIL ? "missing"
+                                                       : "is not a non-empty UTF-8 string");
+    if (!time_ok(k->ts, &r.ts_ms))
         return pl_fail(d, "timestamp",
                        "point %zu: timestamp missing or not an epoch number, timestamp "
                        "extension or RFC 3339 string",
                        idx);
-    if (!num(&k->val, &r.value))
+    if (!num(k->val, &r.value))
         return pl_fail(d, "value", "point %zu: value missing or not a finite number", idx);
-    if (k->lab.kind != K_MAP && k->lab.kind != K_NIL)
+    if (k->lab->type != MSGPACK_OBJECT_MAP && k->lab->type != MSGPACK_OBJECT_NIL)
         return pl_fail(d, "schema", "point %zu: labels is not a map", idx);
-    rc = put(d, k->res.p, k->res.n, &r.res);
+    rc = put(d, k->res, &r.res);
     if (rc == 0)
-        rc = put(d, met->p, met->n, &r.metric);
-    if (rc == 0 && k->lab.kind == K_MAP)
-        rc = labels(d, x, &k->lab, NULL, 0, NULL, NULL, idx, &r.n_lab);
+        rc = put(d, met, &r.metric);
+    if (rc == 0 && k->lab->type == MSGPACK_OBJECT_MAP)
+        rc = labels(d, x, k->lab, NULL, 0, NULL, idx, &r.n_lab);
     if (rc < 0)
         return rc;
     return add(d, x, &r);
@@ -569,95 +534,90 @@ static int our_point(struct pl_dec *d, struct scratch *x, struct keys *k, size_t
 
 /* Telegraf: {"name": str, "time": ext -1 | int, "tags": {...}, "fields": {...}}; one point
  * per numeric field, named name.field; string and boolean fields are skipped. */
-static int telegraf_metric(struct pl_dec *d, struct scratch *x, struct keys *k, size_t idx)
+static int telegraf_metric(struct pl_dec *d, struct scratch *x, const struct keys *k, size_t idx)
 {
     struct rec r = {.lab = x->n_lofs};
-    struct mv key, val, res;
-    bool found = false;
-    size_t i;
+    const msgpack_object *res = NULL, *f = k->fields;
     int rc;
 
-    if (!str_ok(&k->name))
+    if (!str_ok(k->name))
         return pl_fail(d, "schema", "metric %zu: name missing or not a non-empty string", idx);
-    if (k->fields.kind != K_MAP)
+    if (f->type != MSGPACK_OBJECT_MAP)
         return pl_fail(d, "schema", "metric %zu: fields is not a map", idx);
-    if (k->tags.kind != K_MAP)
+    if (k->tags->type != MSGPACK_OBJECT_MAP)
         return pl_fail(d, "schema", "metric %zu: tags is not a map", idx);
-    rc = labels(d, x, &k->tags, d->resource_tag, d->resource_tag_len, &res, &found, idx, &r.n_lab);
+    rc = labels(d, x, k->tags, d->resource_tag, d->resource_tag_len, &res, idx, &r.n_lab);
     if (rc < 0)
         return rc;
-    if (!found)
+    if (res == NULL)
         return pl_fail(d, "schema", "metric %zu: tag \"%s\" naming the resource missing", idx,
                        d->resource_tag);
-    if (!time_ok(&k->time, &r.ts_ms))
+    if (!time_ok(k->time, &r.ts_ms))
         return pl_fail(d, "timestamp", "metric %zu: time missing or not a timestamp", idx);
-    rc = put(d, res.p, res.n, &r.res);
+    rc = put(d, res, &r.res);
     if (rc == 0)
-        rc = put(d, k->name.p, k->name.n, &r.metric);
+        rc = put(d, k->name, &r.metric);
     if (rc < 0)
         return rc;
-    i = k->fields.at;
-    for (uint32_t e = 0; e < k->fields.n; e++) {
-        rd(x->s, &i, &key);
-        rd(x->s, &i, &val);
-        if (val.kind != K_UINT && val.kind != K_INT && val.kind != K_FLOAT)
+    for (uint32_t e = 0; e < f->via.map.size; e++) {
+        const msgpack_object *key = &f->via.map.ptr[e].key, *val = &f->via.map.ptr[e].val;
+
+        if (val->type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            val->type != MSGPACK_OBJECT_NEGATIVE_INTEGER && val->type != MSGPACK_OBJECT_FLOAT64)
             continue; /* strings, booleans: not measurements */
-        if (!str_ok(&key))
+        if (!str_ok(key))
             return pl_fail(d, "schema", "metric %zu: field %u has an empty or bad name", idx, e);
-        if (!num(&val, &r.value))
-            return pl_fail(d, "value", "metric %zu: field %.*s is not finite", idx, (int)key.n,
-                           key.p);
-        rc = put(d, key.p, key.n, &r.field);
+        if (!num(val, &r.value))
+            return pl_fail(d, "value", "metric %zu: field %.*s is not finite", idx,
+                           (int)key->via.str.size, key->via.str.ptr);
+        rc = put(d, key, &r.field);
         if (rc == 0)
             rc = add(d, x, &r);
         if (rc < 0)
             return rc;
-        if (k->name.n + key.n + 2 > x->max_join)
-            x->max_join = k->name.n + key.n + 2;
+        if (k->name->via.str.size + key->via.str.size + 2 > x->max_join)
+            x->max_join = k->name->via.str.size + key->via.str.size + 2;
     }
     return 0;
 }
 
-/* Decodes the item at s[*i] and advances past it. */
-static int one_map(struct pl_dec *d, struct scratch *x, size_t *i, size_t idx)
+static int one_map(struct pl_dec *d, struct scratch *x, const msgpack_object *m, size_t idx)
 {
     struct keys k;
-    struct mv m;
 
-    rd_head(x->s, i, &m);
-    if (m.kind != K_MAP)
+    if (m->type != MSGPACK_OBJECT_MAP)
         return pl_fail(d, "schema", "item %zu is not a map", idx);
-    *i = read_keys(x->s, &m, &k);
-    if (k.fields.kind != K_NIL && k.res.kind == K_NIL)
+    read_keys(m, &k);
+    if (k.fields != &nil && k.res == &nil)
         return telegraf_metric(d, x, &k, idx);
     return our_point(d, x, &k, idx);
 }
 
-/* Validates every object of the message into x->recs. */
-static int decode(struct pl_dec *d, struct scratch *x)
+/* Parses and walks each object of the message in turn into x->recs. */
+static int decode(struct pl_dec *d, struct scratch *x, const char *s, size_t len)
 {
-    size_t i = 0, idx = 0; /* items in message order, for error details */
-    struct mv root;
-    int rc;
+    size_t off = 0, idx = 0; /* items in message order, for error details */
+    size_t peak = 0;         /* bytes of the largest tree */
+    struct unpack_user u = {0};
+    msgpack_object root = {.type = MSGPACK_OBJECT_NIL};
+    int rc = zone_get(&u.z);
 
-    while (i < x->len) {
-        size_t at = i;
-
-        rd_head(x->s, &i, &root);
-        if (root.kind != K_ARR) {
-            i = at;
-            rc = one_map(d, x, &i, idx++);
-            if (rc < 0)
-                return rc;
-            continue;
+    if (rc < 0)
+        return rc;
+    while (rc == 0 && off < len) {
+        rc = unpack(d, &u, s, len, &off, &root);
+        if (rc == 0 && root.type == MSGPACK_OBJECT_ARRAY) {
+            for (uint32_t e = 0; e < root.via.array.size && rc == 0; e++)
+                rc = one_map(d, x, &root.via.array.ptr[e], idx++);
+        } else if (rc == 0) {
+            rc = one_map(d, x, &root, idx++);
         }
-        for (uint32_t e = 0; e < root.n; e++) {
-            rc = one_map(d, x, &i, idx++);
-            if (rc < 0)
-                return rc;
-        }
+        msgpack_zone_clear(u.z); /* the tree is dead: its strings were copied */
+        peak = u.used > peak ? u.used : peak;
+        u.used = 0;
     }
-    return 0;
+    zone_fit(peak);
+    return rc;
 }
 
 static int emit(struct pl_dec *d, struct scratch *x)
@@ -696,16 +656,13 @@ int aiops_payload_decode_msgpack(const void *data, size_t len,
                                  const struct aiops_payload_options *o, aiops_point_fn fn,
                                  void *ctx, struct aiops_payload_error *err)
 {
-    struct scratch x = {.s = data, .len = len};
+    struct scratch x = {0};
     struct pl_dec d;
-    size_t off = 0;
     int rc = 0;
 
     pl_init(&d, o, fn, ctx, err);
     if (len == 0)
         rc = pl_fail(&d, "empty", "message of 0 bytes");
-    while (off < len && rc == 0)
-        rc = check_object(&d, data, len, &off);
     /* Sized once from the message (a point takes 20 bytes or more; its strings and NULs fit in
      * the message plus a byte per string), so the usual message grows nothing point by point. */
     if (rc == 0)
@@ -714,7 +671,7 @@ int aiops_payload_decode_msgpack(const void *data, size_t len,
     if (rc == 0)
         rc = pl_reserve((void **)&d.text, &d.text_cap, len + len / 4 + 64, 1);
     if (rc == 0)
-        rc = decode(&d, &x);
+        rc = decode(&d, &x, data, len);
     if (rc == 0)
         rc = pl_reserve_labels(&d, x.max_labels);
     if (rc == 0)

@@ -14,6 +14,7 @@
 #include <msgpack.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_GOT 64
 
@@ -586,6 +587,91 @@ Test(payload, rejects_hostile_msgpack_without_allocating_for_it)
     expect_reject(decode_len(AIOPS_PAYLOAD_MSGPACK, "\x91\xc1", 2), "syntax", "0xc1 at byte 1");
     expect_reject(decode_len(AIOPS_PAYLOAD_MSGPACK, "\x81\xdb\xff\xff\xff\xff", 6), "syntax",
                   "truncated");
+}
+
+/* The process's peak virtual size (VmPeak) in KB, or -1. */
+static long vm_peak_kb(void)
+{
+    char line[128];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmPeak: %ld kB", &kb) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return kb;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+Test(payload, refuses_announced_counts_the_message_cannot_hold_before_allocating)
+{
+    /* msgpack-c's own unpacker maps 24 bytes per announced item up front: 1.6 GB for the
+     * nested 2^26 items here, which glibc grants as address space. */
+    static const struct {
+        const char *s;
+        size_t len;
+    } hostile[] = {
+        {"\xdd\xff\xff\xff\xff\x01", 6},                      /* array32, 2^32-1 items */
+        {"\xdf\xff\xff\xff\xff", 5},                          /* map32, 2^32-1 pairs */
+        {"\x91\xdd\x04\x00\x00\x00\x01", 7},                  /* nested array32, 2^26 items */
+        {"\x81\xa1k\xdf\x00\x40\x00\x00\xa1k\x01", 11},       /* a map value claiming 2^22 pairs */
+        {"\x93\xdf\x01\x00\x00\x00\xdf\x01\x00\x00\x00", 11}, /* 2^24 pairs, twice */
+        {"\x91\x91\x91\xdd\x01\x00\x00\x00", 8},              /* 2^24 items, 3 deep */
+    };
+    long peak = vm_peak_kb();
+    double t0 = wall_s();
+
+    cr_assert(gt(long, peak, 0));
+    for (size_t k = 0; k < sizeof(hostile) / sizeof(hostile[0]); k++) {
+        expect_reject(decode_len(AIOPS_PAYLOAD_MSGPACK, hostile[k].s, hostile[k].len), "syntax",
+                      "items announced");
+        cr_assert(lt(long, vm_peak_kb() - peak, 16 * 1024), "message %zu mapped %ld KB", k,
+                  vm_peak_kb() - peak);
+    }
+    cr_assert(lt(dbl, wall_s() - t0, 0.5));
+    /* A count the bytes can hold is not refused: 3 nil items in 3 bytes. */
+    expect_reject(decode_len(AIOPS_PAYLOAD_MSGPACK, "\xdc\x00\x03\xc0\xc0\xc0", 6), "schema",
+                  "item 0 is not a map");
+}
+
+static int sum_point(void *ctx, const struct aiops_metric_point *p)
+{
+    double *sum = ctx;
+
+    *sum += p->value;
+    return strcmp(p->resource_id, "r") == 0 && p->n_labels == 2 ? 0 : AIOPS_EIO;
+}
+
+Test(payload, decodes_msgpack_messages_larger_than_the_parsers_first_memory_chunk)
+{
+    /* 5,000 points in an array (a 1.8 MB tree, past the 64 KB the decoder starts with), then
+     * 5,000 maps concatenated (as many small trees in turn); decoded again, the same points. */
+    for (int form = 0; form < 2; form++) {
+        msgpack_sbuffer_clear(&sbuf);
+        if (form == 0)
+            msgpack_pack_array(&pk, 5000);
+        for (int k = 1; k <= 5000; k++)
+            pk_point("r", "m", 1766959200, k, true);
+        for (int round = 0; round < 3; round++) {
+            double sum = 0;
+
+            opt.format = AIOPS_PAYLOAD_MSGPACK;
+            cr_assert(eq(int,
+                         aiops_payload_decode(sbuf.data, sbuf.size, &opt, sum_point, &sum, &perr),
+                         5000),
+                      "%s", perr.detail);
+            cr_assert(eq(dbl, sum, 5000.0 * 5001 / 2));
+        }
+    }
 }
 
 /* Telegraf's msgpack serializer: {"name", "time": ext -1, "tags", "fields"}. */
