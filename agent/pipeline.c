@@ -972,7 +972,16 @@ int aiops_pipeline_series_points_json(struct aiops_pipeline *p, const char *reso
         aiops_json_number(out, x.value);
         aiops_buf_puts(out, ",\"score\":");
         aiops_json_number(out, round(x.score * 1000.0) / 1000.0);
-        aiops_buf_printf(out, ",\"is_anomaly\":%s}", x.is_anomaly ? "true" : "false");
+        aiops_buf_printf(out, ",\"is_anomaly\":%s", x.is_anomaly ? "true" : "false");
+        if (isfinite(x.expected) && isfinite(x.lower) && isfinite(x.upper)) {
+            aiops_buf_puts(out, ",\"expected\":");
+            aiops_json_number(out, x.expected);
+            aiops_buf_puts(out, ",\"lower\":");
+            aiops_json_number(out, x.lower);
+            aiops_buf_puts(out, ",\"upper\":");
+            aiops_json_number(out, x.upper);
+        }
+        aiops_buf_puts(out, "}");
     }
     aiops_buf_puts(out, "]}");
     return out->err;

@@ -223,6 +223,7 @@ static int make_series(struct aiops_series_table *t, const struct aiops_metric_p
                        const char *key, size_t key_len, struct aiops_series **out)
 {
     struct aiops_label labels[AIOPS_SERIES_MAX_LABELS];
+    bool band;
     struct aiops_detector_params params;
     struct aiops_metric_point parsed;
     struct aiops_series *s;
@@ -246,10 +247,14 @@ static int make_series(struct aiops_series_table *t, const struct aiops_metric_p
     err = labels_json(&parsed, &lj);
     if (err < 0)
         goto err_fini_labels;
-    /* One block: the struct, the ring's three arrays, the key twice (one split), the labels. */
+    band = false;
+    for (size_t i = 0; i < c.n; i++)
+        band = band || strcmp(c.methods[i], "prophet") == 0 || strcmp(c.methods[i], "auto") == 0;
+    /* One block: the struct, the labels, the ring's arrays, the key twice (one split), the
+     * labels' JSON. */
     size = sizeof(*s) + p->n_labels * sizeof(struct aiops_label) +
-           (size_t)c.window * (sizeof(uint32_t) + sizeof(float) + 1) + 2 * (key_len + 1) + lj.len +
-           1;
+           (size_t)c.window * (sizeof(uint32_t) + sizeof(float) * (band ? 4 : 1) + 1) +
+           2 * (key_len + 1) + lj.len + 1;
     mem = aiops_calloc(1, size);
     if (mem == NULL) {
         err = AIOPS_ENOMEM;
@@ -264,6 +269,15 @@ static int make_series(struct aiops_series_table *t, const struct aiops_metric_p
     // cppcheck-suppress invalidPointerCast ; raw bytes of the block, 4-byte aligned here
     s->values = (float *)(mem + off);
     off += (size_t)c.window * sizeof(float);
+    if (band) {
+        float **arrays[3] = {&s->expected, &s->lower, &s->upper};
+
+        for (int i = 0; i < 3; i++) {
+            // cppcheck-suppress invalidPointerCast ; raw bytes of the block, 4-byte aligned
+            *arrays[i] = (float *)(mem + off);
+            off += (size_t)c.window * sizeof(float);
+        }
+    }
     s->scores = (uint8_t *)(mem + off);
     off += c.window;
     memcpy(mem + off, key, key_len);
@@ -379,12 +393,18 @@ static void ring_fit(struct aiops_series *s, int64_t ts_ms)
     s->base_ms += shift;
 }
 
-static void ring_push(struct aiops_series *s, int64_t ts_ms, double value, uint8_t score)
+static void ring_push(struct aiops_series *s, int64_t ts_ms, double value,
+                      const struct aiops_verdict *v, uint8_t score)
 {
     ring_fit(s, ts_ms);
     s->ts_off[s->head] = (uint32_t)(ts_ms - s->base_ms);
     s->values[s->head] = (float)value;
     s->scores[s->head] = score;
+    if (s->expected != NULL) {
+        s->expected[s->head] = (float)v->expected;
+        s->lower[s->head] = (float)v->lower;
+        s->upper[s->head] = (float)v->upper;
+    }
     if (++s->head == s->cap)
         s->head = 0;
     if (s->count < s->cap)
@@ -411,7 +431,7 @@ void aiops_series_update(struct aiops_series *s, int64_t ts_ms, double value,
         }
     }
     any = out->is_anomaly;
-    ring_push(s, ts_ms, value, pack_score(out->score, any));
+    ring_push(s, ts_ms, value, out, pack_score(out->score, any));
     s->last_ts_ms = ts_ms;
     s->points++;
     if (any)
@@ -428,6 +448,9 @@ void aiops_series_sample(const struct aiops_series *s, uint32_t i, struct aiops_
     out->value = s->values[at];
     out->score = (double)(s->scores[at] & 0x7f) / 127.0;
     out->is_anomaly = (s->scores[at] & 0x80) != 0;
+    out->expected = s->expected != NULL ? s->expected[at] : NAN;
+    out->lower = s->lower != NULL ? s->lower[at] : NAN;
+    out->upper = s->upper != NULL ? s->upper[at] : NAN;
 }
 
 /* Blob: magic, count, base_ms, then count (offset, value) pairs, little-endian host order

@@ -30,6 +30,7 @@ struct aiops_series_sample {
     double value;
     double score;
     bool is_anomaly;
+    double expected, lower, upper; /* the forecaster's band; NAN when the series keeps none */
 };
 
 struct aiops_series {
@@ -48,6 +49,8 @@ struct aiops_series {
     uint32_t *ts_off;
     float *values;
     uint8_t *scores;
+    float *expected, *lower, *upper; /* cap each, only for series a forecaster (prophet, auto)
+                                      * scores: the band the dashboard draws; NULL otherwise */
     uint32_t cap, head, count;
     int64_t last_ts_ms;    /* newest point accepted; older or equal ones are refused */
     uint64_t last_seen_ms; /* monotonic ms (uv_now) of the last point */

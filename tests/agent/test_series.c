@@ -268,3 +268,40 @@ Test(series, creation_survives_every_allocation_failure)
     }
     cr_assert(eq(sz, table.count, 1));
 }
+
+Test(series, a_forecaster_series_keeps_its_band_and_others_keep_none)
+{
+    struct aiops_config_rule rule = {
+        .match = "latency*", .sensitivity = AIOPS_SENSITIVITY_MEDIUM, .window = 512};
+    char *methods[] = {"prophet"};
+    struct aiops_series *lat, *cpu;
+    struct aiops_series_sample x;
+    struct aiops_verdict v;
+    uint64_t noise = 5;
+    size_t which;
+
+    rule.methods = methods;
+    rule.n_methods = 1;
+    cfg.rules = &rule;
+    cfg.n_rules = 1;
+    lat = get("h1", "latency", NULL, 0);
+    cpu = get("h1", "cpu", NULL, 0);
+    cfg.rules = NULL;
+    cfg.n_rules = 0;
+    cr_assert(not(eq(ptr, lat->expected, NULL)));
+    cr_assert(eq(ptr, cpu->expected, NULL), "a z-score series pays for no band");
+    for (int i = 0; i < 400; i++) {
+        double y = 100.0 + 20.0 * sin(2 * M_PI * i / 96.0) + aiops_test_gauss(&noise);
+
+        aiops_series_update(lat, T0 + (int64_t)i * 900000, y, &v, &which);
+        aiops_series_update(cpu, T0 + (int64_t)i * 900000, y, &v, &which);
+    }
+    aiops_series_sample(lat, lat->count - 1, &x);
+    cr_assert(isfinite(x.expected) && isfinite(x.lower) && isfinite(x.upper),
+              "the forecaster's band is kept once it is warm");
+    cr_assert(lt(dbl, x.lower, x.expected));
+    cr_assert(gt(dbl, x.upper, x.expected));
+    cr_assert(lt(dbl, fabs(x.expected - x.value), 10.0), "the band follows the daily shape");
+    aiops_series_sample(cpu, cpu->count - 1, &x);
+    cr_assert(isnan(x.expected));
+}

@@ -18,6 +18,8 @@ T0 = 1767225600  # 2026-01-01T00:00:00Z
 CONFIG = """
 detection:
   default: {methods: [z-score], sensitivity: medium, window: 64}
+  rules:
+    - {match: "lat*", methods: [prophet], window: 512}
 events: {grouping_window_seconds: 120}
 streaming: {checkpoint_seconds: 1}
 """
@@ -178,6 +180,22 @@ class Streaming(unittest.TestCase):
         status, body = self.agent.json("GET", "/api/v1/series/web-1/cpu")
         self.assertEqual(len(body["data"]), 61)
         self.assertTrue(body["data"][-1]["is_anomaly"])
+
+    def test_a_forecasted_series_carries_its_expected_band(self):
+        import math
+        pts = [{"resource_id": "api-1", "metric": "latency_ms", "timestamp": T0 + i * 900,
+                "value": 100 + 20 * math.sin(2 * math.pi * i / 96) + (i * 7919 % 13) / 13}
+               for i in range(400)]
+        self.assertEqual(self.ingest(pts), (200, {"accepted": 400}))
+        status, body = self.agent.json("GET", "/api/v1/series/api-1/latency_ms")
+        self.assertEqual(body["methods"], ["prophet"])
+        last = body["data"][-1]
+        self.assertLess(last["lower"], last["expected"])
+        self.assertLess(last["expected"], last["upper"])
+        self.assertLess(abs(last["expected"] - last["value"]), 10)
+        self.ingest(points("web-1", "cpu", 0, 20))
+        status, body = self.agent.json("GET", "/api/v1/series/web-1/cpu")
+        self.assertNotIn("lower", body["data"][-1], "z-score series keep no band")
 
     def test_series_api_errors_say_what_is_wrong(self):
         status, body = self.agent.json("GET", "/api/v1/series/nobody/cpu")
