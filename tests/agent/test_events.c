@@ -175,12 +175,19 @@ Test(events, overlapping_events_of_one_resource_share_an_incident)
     cr_assert(eq(u64, tracker.stats.incidents_opened, 2));
 }
 
-Test(events, a_label_can_correlate_events_across_resources, .init = setup)
+/* Restarts the tracker with the configuration as changed by the test. */
+static void restart(void)
+{
+    aiops_events_fini(&tracker);
+    start();
+}
+
+Test(events, a_label_can_correlate_events_across_resources)
 {
     struct aiops_series *a, *b;
 
     aiops_config_set(&cfg, "events.correlate_by", "service", NULL, 0);
-    start();
+    restart();
     a = series("h1", "latency", "checkout");
     b = series("h2", "errors", "checkout");
     point(a, 0, 80, 0.6);
@@ -203,14 +210,14 @@ Test(events, ids_are_stable_across_trackers)
     cr_assert(eq(str, published_ids[0], first));
 }
 
-Test(events, resolved_events_are_kept_up_to_the_limit_and_filtered, .init = setup)
+Test(events, resolved_events_are_kept_up_to_the_limit_and_filtered)
 {
     struct aiops_events_filter f = {.status = -1, .since_ms = INT64_MIN, .limit = 100};
     struct aiops_series *s;
     struct aiops_buf b;
 
     cfg.events_kept = 10;
-    start();
+    restart();
     s = series("h1", "cpu", NULL);
     for (int i = 0; i < 15; i++) { /* 15 separate events, each resolved by the next point */
         point(s, i * 1000, 80, 0.6);
