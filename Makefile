@@ -53,7 +53,8 @@ fuzz: deps-test
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAIOPS_FUZZ=ON -DAIOPS_TESTS=OFF
 	cmake --build $(FUZZ_BUILD) -j$(JOBS)
 	@set -e; for f in $(FUZZ_BUILD)/fuzz_*; do \
-	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
+	  name=$$(basename $$f); case $$name in *.*) continue;; esac; \
+	  corpus=tests/fuzz/corpus/$${name#fuzz_}; \
 	  work=$$(mktemp -d); cp -r $$corpus/. $$work/ 2>/dev/null || true; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
