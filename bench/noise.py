@@ -3,7 +3,7 @@
 """Noise reduction on real data: streams every NAB series (../shared/datasets/nab) through a
 running agent's POST /api/v1/ingest, one series per file, in order, then reads from /metrics how
 many points were anomalous and how many alerts (event versions) were published for them.
-usage: bench/noise.py AGENT_BINARY DATASETS_DIR [METHOD]"""
+usage: bench/noise.py AGENT_BINARY DATASETS_DIR [METHOD] [GROUPING_WINDOW_SECONDS]"""
 import csv
 import glob
 import json
@@ -19,12 +19,14 @@ import urllib.request
 
 binary, datasets = sys.argv[1], sys.argv[2]
 method = sys.argv[3] if len(sys.argv) > 3 else "auto"
+window = sys.argv[4] if len(sys.argv) > 4 else "300"  # events.grouping_window_seconds
 work = tempfile.mkdtemp(prefix="aiops-noise.")
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
 with open(os.path.join(work, "agent.yaml"), "w") as f:
-    f.write(f"detection:\n  default: {{methods: [{method}], window: 256}}\n")
+    f.write(f"detection:\n  default: {{methods: [{method}], window: 256}}\n"
+            f"events: {{grouping_window_seconds: {window}}}\n")
 agent = subprocess.Popen([binary, "run", "--config", os.path.join(work, "agent.yaml"),
                           "--listen", f"127.0.0.1:{port}", "--database-url",
                           f"sqlite:///{work}/aiops.db", "--log-level", "warning"])
@@ -69,6 +71,6 @@ anomalous = metric("aiops_anomalous_points_total")
 published = metric("aiops_alerts_published_total")
 opened = metric('aiops_events_total{transition="opened"}')
 incidents = metric("aiops_incidents_total")
-print(f"{method}: {len(files)} NAB series, {points} points -> {anomalous:.0f} anomalous points -> "
+print(f"{method}, grouping window {window} s: {len(files)} NAB series, {points} points -> {anomalous:.0f} anomalous points -> "
       f"{opened:.0f} events in {incidents:.0f} incidents -> {published:.0f} published alerts "
       f"({anomalous / max(published, 1):.1f} anomalous points per alert)")

@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define BATCH_MAX 1000 /* messages per loop turn; the rest wait for the next turn (fairness) */
+#define BATCH_MAX 1000 /* messages per loop turn; the rest wait for the next turn */
+#define BATCH_BYTES                                                                                \
+    (1 << 20)          /* payload bytes per loop turn (about 10,000 msgpack points, a              \
+                        * few ms): HTTP requests on the same loop wait no longer */
 #define TICK_MS   200  /* period of commits, dead-letter delivery reports and a safety poll */
 #define FLUSH_MS  5000 /* longest a revoke or a stop waits for the pipeline and dead letters */
 #define MARKS_MAX 1024 /* marks kept per partition (16 KiB); beyond, the newest merge */
@@ -340,21 +343,24 @@ static void handle(struct kafka_source *ks, rd_kafka_message_t *m)
 static void on_again(uv_timer_t *t);
 
 /* Serves the consumer queue (messages, rebalances, errors, commit results) until it is empty,
- * the source pauses or BATCH_MAX messages were handled. Commits wait for the tick: the sinks
- * acknowledge later anyway, and at most 1000 / TICK_MS commit requests a second go out. */
+ * the source pauses or BATCH_MAX messages (or BATCH_BYTES) were handled. Commits wait for the tick:
+ * the sinks acknowledge later anyway, and at most 1000 / TICK_MS commit requests a second go out.
+ */
 static void serve(struct kafka_source *ks)
 {
     rd_kafka_message_t *m;
+    size_t bytes = 0;
     int n = 0;
 
     aiops_kafka_watch_drain(&ks->watch);
     /* Served even while paused: rebalances must go on, and paused partitions fetch nothing. */
     while (!ks->stopping && (m = rd_kafka_consumer_poll(ks->rk, 0)) != NULL) {
+        bytes += m->len;
         handle(ks, m);
         rd_kafka_message_destroy(m);
         if (ks->paused)
             break;
-        if (++n == BATCH_MAX) {
+        if (++n == BATCH_MAX || bytes >= BATCH_BYTES) {
             uv_timer_start(&ks->again, on_again, 0, 0);
             break;
         }
