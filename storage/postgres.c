@@ -29,6 +29,12 @@
 /* Serialises schema creation between agents starting at once ("aiops" in ASCII). */
 #define MIGRATE_LOCK "434479320947"
 #define MS           1000000u /* ns per ms, for uv_hrtime() */
+/* query_events runs on the loop thread for an API request: it waits this long (ms) for queued
+ * rows to be written first (a history view may lag the live one slightly), and its own
+ * connection and statement give up after these (s, ms). */
+#define QUERY_FLUSH_MS          100
+#define QUERY_CONNECT_TIMEOUT   "2"
+#define QUERY_STATEMENT_TIMEOUT "2000"
 
 enum row_kind { ROW_DETECTION, ROW_EVENT, ROW_UPSERT, ROW_CHECKPOINT, ROW_KINDS };
 
@@ -183,6 +189,8 @@ static const char *const schema_sql =
     " updated_at timestamptz, version integer NOT NULL);"
     "CREATE INDEX IF NOT EXISTS ix_events_resource_metric_start"
     " ON events (resource_id, metric, start_time);"
+    /* query_events' newest-first order without a resource. */
+    "CREATE INDEX IF NOT EXISTS ix_events_start ON events (start_time);"
     "CREATE TABLE IF NOT EXISTS checkpoints ("
     " series_key text PRIMARY KEY, state bytea NOT NULL, updated_at timestamptz);";
 
@@ -229,7 +237,7 @@ static void put_double(struct builder *b, double v)
 
 /* ms since epoch as a timestamptz literal in UTC ("2026-01-01 00:00:00.123+00"); a column
  * without zone (the Python service's) takes the same wall time. */
-static void put_time(struct builder *b, int64_t ms)
+static void time_text(int64_t ms, char out[NUM_LEN])
 {
     int64_t secs = ms / 1000, msec = ms % 1000, days, rem, y;
     unsigned m, d;
@@ -245,8 +253,16 @@ static void put_time(struct builder *b, int64_t ms)
         days--;
     }
     aiops_time_civil_from_days(days, &y, &m, &d);
-    put_fmt(b, "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%03d+00", y, m, d, (int)(rem / 3600),
-            (int)(rem / 60 % 60), (int)(rem % 60), (int)msec);
+    snprintf(out, NUM_LEN, "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%03d+00", y, m, d,
+             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)msec);
+}
+
+static void put_time(struct builder *b, int64_t ms)
+{
+    char text[NUM_LEN];
+
+    time_text(ms, text);
+    put_fmt(b, "%s", text);
 }
 
 /* Allocates a row with room for `numbers` formatted values, the n strings and blob_len. */
@@ -946,8 +962,9 @@ err_free_strings:
 }
 
 /* Drives step() with poll(2) until every row queued before the call is written or the
- * deadline passes. Used from the loop thread, with the loop's handles left alone. */
-static int drive_until_written(struct pg_store *ps, uint64_t deadline_ns)
+ * deadline passes (logged when report is set). Used from the loop thread, with the loop's
+ * handles left alone. */
+static int drive_until_written(struct pg_store *ps, uint64_t deadline_ns, bool report)
 {
     uint64_t target;
     int ready = 0;
@@ -985,14 +1002,12 @@ static int drive_until_written(struct pg_store *ps, uint64_t deadline_ns)
     uv_mutex_lock(&ps->lock);
     target = ps->finished >= target ? 0 : target - ps->finished;
     uv_mutex_unlock(&ps->lock);
-    if (target > 0) {
+    if (target > 0 && report)
         aiops_error("store",
                     "postgresql: flush gave up after %d ms with %" PRIu64
                     " rows unwritten to %s: %s",
                     AIOPS_POSTGRES_FLUSH_TIMEOUT_MS, target, ps->shown, ps->why);
-        return AIOPS_EIO;
-    }
-    return 0;
+    return target > 0 ? AIOPS_EIO : 0;
 }
 
 static int pg_flush(struct aiops_store *s)
@@ -1004,7 +1019,8 @@ static int pg_flush(struct aiops_store *s)
     uv_mutex_lock(&ps->lock);
     failed = ps->failed;
     uv_mutex_unlock(&ps->lock);
-    err = drive_until_written(ps, uv_hrtime() + (uint64_t)AIOPS_POSTGRES_FLUSH_TIMEOUT_MS * MS);
+    err =
+        drive_until_written(ps, uv_hrtime() + (uint64_t)AIOPS_POSTGRES_FLUSH_TIMEOUT_MS * MS, true);
     apply(ps);
     uv_mutex_lock(&ps->lock);
     if (ps->failed > failed)
@@ -1019,7 +1035,8 @@ static void pg_close(struct aiops_store *s)
     struct pg_io *io = ps->io;
     size_t lost;
 
-    (void)drive_until_written(ps, uv_hrtime() + (uint64_t)AIOPS_POSTGRES_FLUSH_TIMEOUT_MS * MS);
+    (void)drive_until_written(ps, uv_hrtime() + (uint64_t)AIOPS_POSTGRES_FLUSH_TIMEOUT_MS * MS,
+                              true);
     drop_poll(ps);
     ps->handles_gone = true;
     if (uv_is_closing((uv_handle_t *)&io->timer)) {
@@ -1234,6 +1251,136 @@ static bool pg_is_connected(struct aiops_store *s)
     return connected;
 }
 
+/* The value of a column, NULL for SQL NULL. */
+static const char *value(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static int64_t value_int(const PGresult *res, int row, int col)
+{
+    const char *v = value(res, row, col);
+
+    return v != NULL ? strtoll(v, NULL, 10) : 0;
+}
+
+static double value_double(const PGresult *res, int row, int col)
+{
+    const char *v = value(res, row, col);
+
+    return v != NULL ? strtod(v, NULL) : 0;
+}
+
+/* Row i of a query_events result; the strings point into res. */
+static void read_event(const PGresult *res, int i, struct aiops_event *e)
+{
+    const char *status = value(res, i, 4), *labels = value(res, i, 3);
+    const char *incident = value(res, i, 15);
+
+    memset(e, 0, sizeof(*e));
+    snprintf(e->id, sizeof(e->id), "%s", PQgetvalue(res, i, 0));
+    e->resource_id = value(res, i, 1);
+    e->metric = value(res, i, 2);
+    e->labels_json = labels != NULL ? labels : "{}";
+    e->status =
+        status != NULL && strcmp(status, "resolved") == 0 ? AIOPS_EVENT_RESOLVED : AIOPS_EVENT_OPEN;
+    e->start_ms = value_int(res, i, 5);
+    e->end_ms = value_int(res, i, 6);
+    e->duration_seconds = value_double(res, i, 7);
+    e->max_score = value_double(res, i, 8);
+    e->anomaly_points = value_int(res, i, 9);
+    e->peak_value = value_double(res, i, 10);
+    e->priority = value_double(res, i, 11);
+    e->severity = value(res, i, 12);
+    e->method = value(res, i, 13);
+    e->reason = value(res, i, 14);
+    snprintf(e->incident_id, sizeof(e->incident_id), "%s", incident != NULL ? incident : "");
+    e->updated_ms = value_int(res, i, 16);
+    e->version = (uint32_t)value_int(res, i, 17);
+}
+
+/* Gives the batch in hand up to QUERY_FLUSH_MS, then reads on a short-lived blocking
+ * connection of its own (the store's is non-blocking and may be mid-batch), bounded by
+ * QUERY_CONNECT_TIMEOUT and QUERY_STATEMENT_TIMEOUT so a dead database holds the loop only
+ * briefly; while the store knows the database is down it fails at once. Only the filters set
+ * become SQL, so the planner can use the indexes. Times come back as epoch ms. */
+static int pg_query_events(struct aiops_store *s, const struct aiops_event_query *q,
+                           aiops_event_fn fn, void *ctx)
+{
+    static const char *const keywords[] = {"dbname", "connect_timeout", NULL};
+    struct pg_store *ps = (struct pg_store *)s;
+    const char *params[5], *conn_values[] = {ps->conninfo, QUERY_CONNECT_TIMEOUT, NULL};
+    char sql[768], since[NUM_LEN], priority[NUM_LEN], limit[NUM_LEN];
+    struct aiops_event e;
+    PGresult *res = NULL;
+    PGconn *conn;
+    int n = 0, err = 0;
+
+    if (!pg_is_connected(s)) {
+        aiops_warn("store", "postgresql: events not read: %s is down: %s", ps->shown, ps->why);
+        return AIOPS_EIO;
+    }
+    (void)drive_until_written(ps, uv_hrtime() + (uint64_t)QUERY_FLUSH_MS * MS, false);
+    apply(ps);
+    snprintf(sql, sizeof(sql),
+             "SELECT id, resource_id, metric, labels::text, status,"
+             " round(extract(epoch FROM start_time) * 1000)::bigint,"
+             " round(extract(epoch FROM end_time) * 1000)::bigint, duration_seconds, max_score,"
+             " anomaly_points, peak_value, priority, severity, method, reason, incident_id,"
+             " round(extract(epoch FROM updated_at) * 1000)::bigint, version FROM events"
+             " WHERE true");
+    if (q->resource_id != NULL) {
+        params[n++] = q->resource_id;
+        snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), " AND resource_id = $%d", n);
+    }
+    if (q->status >= 0) {
+        params[n++] = q->status == AIOPS_EVENT_RESOLVED ? "resolved" : "open";
+        snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), " AND status = $%d", n);
+    }
+    if (q->since_ms != INT64_MIN) {
+        time_text(q->since_ms, since);
+        params[n++] = since;
+        snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), " AND end_time >= $%d", n);
+    }
+    if (q->min_priority > 0) {
+        snprintf(priority, sizeof(priority), "%.17g", q->min_priority);
+        params[n++] = priority;
+        snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), " AND priority >= $%d", n);
+    }
+    snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), " ORDER BY start_time DESC");
+    if (q->limit > 0) {
+        snprintf(limit, sizeof(limit), "%zu", q->limit);
+        params[n++] = limit;
+        snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), " LIMIT $%d", n);
+    }
+
+    /* dbname expands to the store's URI; the shorter connect_timeout after it wins. */
+    conn = PQconnectdbParams(keywords, conn_values, 1);
+    if (conn == NULL)
+        return AIOPS_ENOMEM;
+    PQsetNoticeProcessor(conn, on_notice, NULL);
+    if (PQstatus(conn) == CONNECTION_OK)
+        res = PQexec(conn, "SET statement_timeout = " QUERY_STATEMENT_TIMEOUT);
+    if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+        PQclear(res);
+        res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    }
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *msg = PQerrorMessage(conn);
+
+        aiops_error("store", "postgresql: reading events from %s failed: %.*s", ps->shown,
+                    (int)strcspn(msg, "\n"), msg);
+        err = AIOPS_EIO;
+    }
+    for (int i = 0; err == 0 && i < PQntuples(res); i++) {
+        read_event(res, i, &e);
+        err = fn(ctx, &e);
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return err;
+}
+
 static void pg_stats(struct aiops_store *s, struct aiops_store_stats *out)
 {
     struct pg_store *ps = (struct pg_store *)s;
@@ -1258,6 +1405,7 @@ const struct aiops_store_ops aiops_postgres_store_ops = {
     .upsert_event = pg_upsert_event,
     .save_checkpoint = pg_save_checkpoint,
     .load_checkpoints = pg_load_checkpoints,
+    .query_events = pg_query_events,
     .pending_seq = pg_pending_seq,
     .flush = pg_flush,
     .is_connected = pg_is_connected,

@@ -33,6 +33,9 @@
 #define ERRMSG_LEN 256
 /* How long the writer waits before it retries streaming rows whose batch failed, in ms. */
 #define RETRY_MS 1000
+/* How long query_events waits for queued rows to be written first, in ms: a history view may
+ * lag the live one slightly, but an API request must not wait on a slow disk. */
+#define QUERY_FLUSH_MS 100
 
 enum row_kind { ROW_DETECTION, ROW_EVENT, ROW_UPSERT, ROW_CHECKPOINT };
 
@@ -131,7 +134,9 @@ static const char *const index_sql =
     "CREATE INDEX IF NOT EXISTS ix_anomaly_events_resource_metric_created"
     " ON anomaly_events (resource_id, metric_name, created_at);"
     "CREATE INDEX IF NOT EXISTS ix_events_resource_metric_start"
-    " ON events (resource_id, metric, start_time);";
+    " ON events (resource_id, metric, start_time);"
+    /* query_events' newest-first order without a resource. */
+    "CREATE INDEX IF NOT EXISTS ix_events_start ON events (start_time);";
 
 /* Every column after id, so tables the Python service created get what they lack. */
 static const struct {
@@ -936,11 +941,12 @@ static uint64_t sqlite_pending_seq(struct aiops_store *s)
     return seq;
 }
 
-static int sqlite_flush(struct aiops_store *s)
+/* Waits until every row queued before the call is written, a batch fails (AIOPS_EIO) or, when
+ * timeout_ns is not 0, that long passes (AIOPS_EBUSY). */
+static int flush_within(struct sqlite_store *ss, uint64_t timeout_ns)
 {
-    struct sqlite_store *ss = (struct sqlite_store *)s;
-    uint64_t target, stream_target, failures_before;
-    int err;
+    uint64_t target, stream_target, failures_before, now, end = 0;
+    int err = 0;
 
     uv_mutex_lock(&ss->lock);
     target = ss->accepted;
@@ -951,13 +957,31 @@ static int sqlite_flush(struct aiops_store *s)
     if (ss->stream_flush_upto < stream_target)
         ss->stream_flush_upto = stream_target;
     uv_cond_signal(&ss->wake);
+    if (timeout_ns != 0)
+        end = uv_hrtime() + timeout_ns;
     /* A failed batch ends the wait: its streaming rows stay queued for the writer's retry. */
     while ((ss->finished < target || ss->stream_finished < stream_target) &&
-           ss->batch_failures == failures_before)
-        uv_cond_wait(&ss->done, &ss->lock);
-    err = ss->batch_failures > failures_before ? AIOPS_EIO : 0;
+           ss->batch_failures == failures_before) {
+        if (end == 0) {
+            uv_cond_wait(&ss->done, &ss->lock);
+            continue;
+        }
+        now = uv_hrtime();
+        if (now >= end) {
+            err = AIOPS_EBUSY;
+            break;
+        }
+        (void)uv_cond_timedwait(&ss->done, &ss->lock, end - now);
+    }
+    if (ss->batch_failures > failures_before)
+        err = AIOPS_EIO;
     uv_mutex_unlock(&ss->lock);
     return err;
+}
+
+static int sqlite_flush(struct aiops_store *s)
+{
+    return flush_within((struct sqlite_store *)s, 0);
 }
 
 /* Flushes what is queued (so checkpoints saved a moment ago are seen), then reads the table on
@@ -983,6 +1007,104 @@ static int sqlite_load_checkpoints(struct aiops_store *s, aiops_checkpoint_fn fn
     }
     if (rc != SQLITE_OK && rc != SQLITE_DONE) {
         aiops_error("store", "sqlite: reading checkpoints from '%s' failed: %s", ss->path,
+                    sqlite3_errmsg(ss->db));
+        err = from_sqlite(rc);
+    }
+    sqlite3_finalize(st);
+    uv_mutex_unlock(&ss->db_lock);
+    return err;
+}
+
+/* ms since epoch from a stored time ("YYYY-MM-DD HH:MM:SS.mmm", or the Python service's
+ * microseconds); 0 when NULL or unreadable. */
+static int64_t column_time(sqlite3_stmt *st, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    struct aiops_time t;
+
+    if (text == NULL || aiops_time_parse(text, strlen(text), &t) < 0)
+        return 0;
+    return t.ms;
+}
+
+static const char *column_text(sqlite3_stmt *st, int col)
+{
+    return (const char *)sqlite3_column_text(st, col);
+}
+
+/* The event in the current row; its strings point into st until the next step. */
+static void read_event(sqlite3_stmt *st, struct aiops_event *e)
+{
+    const char *id = column_text(st, 0), *status = column_text(st, 4);
+    const char *labels = column_text(st, 3), *incident = column_text(st, 15);
+
+    memset(e, 0, sizeof(*e));
+    snprintf(e->id, sizeof(e->id), "%s", id != NULL ? id : "");
+    e->resource_id = column_text(st, 1);
+    e->metric = column_text(st, 2);
+    e->labels_json = labels != NULL ? labels : "{}";
+    e->status =
+        status != NULL && strcmp(status, "resolved") == 0 ? AIOPS_EVENT_RESOLVED : AIOPS_EVENT_OPEN;
+    e->start_ms = column_time(st, 5);
+    e->end_ms = column_time(st, 6);
+    e->duration_seconds = sqlite3_column_double(st, 7);
+    e->max_score = sqlite3_column_double(st, 8);
+    e->anomaly_points = sqlite3_column_int64(st, 9);
+    e->peak_value = sqlite3_column_double(st, 10);
+    e->priority = sqlite3_column_double(st, 11);
+    e->severity = column_text(st, 12);
+    e->method = column_text(st, 13);
+    e->reason = column_text(st, 14);
+    snprintf(e->incident_id, sizeof(e->incident_id), "%s", incident != NULL ? incident : "");
+    e->updated_ms = column_time(st, 16);
+    e->version = (uint32_t)sqlite3_column_int64(st, 17);
+}
+
+/* Gives the writer up to QUERY_FLUSH_MS for what is queued, then reads on the writer's
+ * connection (which also serves ":memory:" databases) under db_lock: fn must not call the
+ * store. Only the filters set become SQL, so the planner can use the indexes. */
+static int sqlite_query_events(struct aiops_store *s, const struct aiops_event_query *q,
+                               aiops_event_fn fn, void *ctx)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    char sql[640], since[TIME_LEN];
+    struct aiops_event e;
+    sqlite3_stmt *st = NULL;
+    int rc, err = 0, col = 1;
+
+    (void)flush_within(ss, (uint64_t)QUERY_FLUSH_MS * 1000000u);
+    snprintf(sql, sizeof(sql),
+             "SELECT id, resource_id, metric, labels, status, start_time, end_time,"
+             " duration_seconds, max_score, anomaly_points, peak_value, priority, severity,"
+             " method, reason, incident_id, updated_at, version FROM events WHERE 1%s%s%s%s"
+             " ORDER BY start_time DESC%s",
+             q->resource_id != NULL ? " AND resource_id = ?" : "",
+             q->status >= 0 ? " AND status = ?" : "",
+             q->since_ms != INT64_MIN ? " AND end_time >= ?" : "",
+             q->min_priority > 0 ? " AND priority >= ?" : "", q->limit > 0 ? " LIMIT ?" : "");
+    uv_mutex_lock(&ss->db_lock);
+    rc = sqlite3_prepare_v2(ss->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        if (q->resource_id != NULL)
+            sqlite3_bind_text(st, col++, q->resource_id, -1, SQLITE_STATIC);
+        if (q->status >= 0)
+            sqlite3_bind_text(st, col++, status_name((enum aiops_event_status)q->status), -1,
+                              SQLITE_STATIC);
+        if (q->since_ms != INT64_MIN) /* the stored text sorts as the time it spells */
+            sqlite3_bind_text(st, col++, since, format_time(q->since_ms, since), SQLITE_STATIC);
+        if (q->min_priority > 0)
+            sqlite3_bind_double(st, col++, q->min_priority);
+        if (q->limit > 0)
+            sqlite3_bind_int64(st, col,
+                               q->limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)q->limit);
+    }
+    while (rc == SQLITE_OK && err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_event(st, &e);
+        err = fn(ctx, &e);
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+        aiops_error("store", "sqlite: reading events from '%s' failed: %s", ss->path,
                     sqlite3_errmsg(ss->db));
         err = from_sqlite(rc);
     }
@@ -1026,6 +1148,7 @@ const struct aiops_store_ops aiops_sqlite_store_ops = {
     .upsert_event = sqlite_upsert_event,
     .save_checkpoint = sqlite_save_checkpoint,
     .load_checkpoints = sqlite_load_checkpoints,
+    .query_events = sqlite_query_events,
     .pending_seq = sqlite_pending_seq,
     .flush = sqlite_flush,
     .is_connected = sqlite_is_connected,

@@ -53,6 +53,19 @@ struct aiops_store_stats {
  * negative AIOPS_E* that stops the load. */
 typedef int (*aiops_checkpoint_fn)(void *ctx, const char *series_key, const void *blob, size_t len);
 
+/* Which stored events query_events returns. */
+struct aiops_event_query {
+    const char *resource_id; /* NULL: any */
+    int status;              /* -1: any; else enum aiops_event_status */
+    int64_t since_ms;        /* events ending at or after this; INT64_MIN: any */
+    double min_priority;     /* events at least this important (0: any) */
+    size_t limit;            /* rows at most; 0: no limit */
+};
+
+/* Receives one stored event; its strings are valid only during the call, which must not call
+ * the store. Returns 0 or a negative AIOPS_E* that stops the query (and is returned by it). */
+typedef int (*aiops_event_fn)(void *ctx, const struct aiops_event *e);
+
 struct aiops_store;
 
 struct aiops_store_ops {
@@ -81,6 +94,12 @@ struct aiops_store_ops {
     /* Reads every checkpoint saved (blocking; called at start and on a Kafka partition
      * assignment). Returns 0 or a negative AIOPS_E*. */
     int (*load_checkpoints)(struct aiops_store *s, aiops_checkpoint_fn fn, void *ctx);
+    /* Reads the stored events q selects, newest start first, calling fn per row (blocking, a
+     * single indexed query; the loop thread calls it for an API request). Rows queued before
+     * the call are written first if that takes no more than about 100 ms, so the answer may
+     * lag the live events slightly. Returns 0, fn's error, or AIOPS_EIO/AIOPS_ENOMEM. */
+    int (*query_events)(struct aiops_store *s, const struct aiops_event_query *q, aiops_event_fn fn,
+                        void *ctx);
     /* The smallest seq of an upserted event not yet committed, UINT64_MAX when none. */
     uint64_t (*pending_seq)(struct aiops_store *s);
     /* Blocks until every row queued before the call is written. */
@@ -128,6 +147,11 @@ static inline int aiops_store_load_checkpoints(struct aiops_store *s, aiops_chec
                                                void *ctx)
 {
     return s->ops->load_checkpoints(s, fn, ctx);
+}
+static inline int aiops_store_query_events(struct aiops_store *s, const struct aiops_event_query *q,
+                                           aiops_event_fn fn, void *ctx)
+{
+    return s->ops->query_events(s, q, fn, ctx);
 }
 static inline uint64_t aiops_store_pending_seq(struct aiops_store *s)
 {

@@ -529,7 +529,7 @@ void aiops_api_handle(void *ctx, struct aiops_http_exchange *x)
     } else if (r == R_SERIES) {
         aiops_api_series(api->pipeline, x);
     } else if (r == R_EVENTS) {
-        aiops_api_events(api->pipeline, x);
+        aiops_api_events(api->pipeline, api->store, x);
     } else if (r == R_INCIDENTS) {
         aiops_api_incidents(api->pipeline, x);
     } else if (r == R_READY) {

@@ -5,6 +5,7 @@
 #include "agent/err.h"
 #include "agent/pipeline.h"
 #include "agent/timestamp.h"
+#include "storage/store.h"
 #include "transports/api_json.h"
 
 #include <curl/curl.h>
@@ -179,12 +180,66 @@ void aiops_api_series(struct aiops_pipeline *p, struct aiops_http_exchange *x)
     aiops_pipeline_series_json(p, q, limit, &x->res.body);
 }
 
-void aiops_api_events(struct aiops_pipeline *p, struct aiops_http_exchange *x)
+/* Appends each stored event to the {"events":[...]} being built. */
+struct store_answer {
+    struct aiops_buf *out;
+    size_t n;
+};
+
+static int add_stored_event(void *ctx, const struct aiops_event *e)
+{
+    struct store_answer *a = ctx;
+
+    if (a->n++ > 0)
+        aiops_buf_puts(a->out, ",");
+    return aiops_event_to_json(e, a->out);
+}
+
+/* The history from the store: every event it kept, not only those the tracker still holds. */
+static void events_from_store(struct aiops_store *store, const struct aiops_events_filter *f,
+                              struct aiops_http_exchange *x)
+{
+    struct aiops_event_query q = {
+        .resource_id = f->resource_id,
+        .status = f->status,
+        .since_ms = f->since_ms,
+        .min_priority = f->min_priority,
+        .limit = f->limit,
+    };
+    struct store_answer a = {.out = &x->res.body};
+    int err;
+
+    json_status(x, 200);
+    aiops_buf_puts(&x->res.body, "{\"events\":[");
+    err = aiops_store_query_events(store, &q, add_stored_event, &a);
+    aiops_buf_puts(&x->res.body, "]}");
+    if (err < 0) {
+        x->res.body.len = 0;
+        aiops_http_error(x, 503,
+                         err == AIOPS_ENOMEM ? "out of memory while reading the store"
+                                             : "the store could not be read; see the agent's log");
+    }
+}
+
+void aiops_api_events(struct aiops_pipeline *p, struct aiops_store *store,
+                      struct aiops_http_exchange *x)
 {
     struct aiops_events_filter f = {.status = -1, .since_ms = INT64_MIN};
     char resource[512], v[64], *end;
+    bool from_store = false;
 
-    if (no_pipeline(p, x) || !parse_limit(x, &f.limit))
+    if (aiops_query_get(x->req.query, "source", v, sizeof(v)) && strcmp(v, "memory") != 0) {
+        if (strcmp(v, "store") != 0) {
+            query_error(x, "source", "must be memory or store");
+            return;
+        }
+        from_store = true;
+    }
+    if (from_store && store == NULL) {
+        aiops_http_error(x, 503, "the agent has no store to read events from");
+        return;
+    }
+    if ((!from_store && no_pipeline(p, x)) || !parse_limit(x, &f.limit))
         return;
     if (aiops_query_get(x->req.query, "resource", resource, sizeof(resource)))
         f.resource_id = resource;
@@ -213,6 +268,10 @@ void aiops_api_events(struct aiops_pipeline *p, struct aiops_http_exchange *x)
             query_error(x, "min_priority", "must be a number from 0 to 1");
             return;
         }
+    }
+    if (from_store) {
+        events_from_store(store, &f, x);
+        return;
     }
     json_status(x, 200);
     aiops_buf_puts(&x->res.body, "{\"events\":");

@@ -8,11 +8,16 @@
 #include "transports/http.h"
 
 struct aiops_pipeline;
+struct aiops_store;
 
 void aiops_api_ingest(struct aiops_pipeline *p, struct aiops_http_exchange *x);
 /* GET /api/v1/series and /api/v1/series/{resource}/{metric}. */
 void aiops_api_series(struct aiops_pipeline *p, struct aiops_http_exchange *x);
-void aiops_api_events(struct aiops_pipeline *p, struct aiops_http_exchange *x);
+/* GET /api/v1/events: ?source=memory (default) answers from the pipeline's tracker,
+ * ?source=store from the store's history, pipeline or not (503 when store is NULL or cannot be
+ * read; the query blocks the loop for at most about 100 ms plus the read itself). */
+void aiops_api_events(struct aiops_pipeline *p, struct aiops_store *store,
+                      struct aiops_http_exchange *x);
 void aiops_api_incidents(struct aiops_pipeline *p, struct aiops_http_exchange *x);
 void aiops_api_ready(struct aiops_pipeline *p, struct aiops_http_exchange *x);
 

@@ -197,6 +197,39 @@ class Streaming(unittest.TestCase):
         status, body = self.agent.json("GET", "/api/v1/series/web-1/cpu")
         self.assertNotIn("lower", body["data"][-1], "z-score series keep no band")
 
+    def test_the_store_answers_event_history_after_a_restart(self):
+        self.ingest(points("web-1", "cpu", 0, 60, spike_at={50}))
+        self.ingest(points("web-1", "cpu", 60, 20))  # resolves it
+        status, body = self.agent.json("GET", "/api/v1/events?status=resolved")
+        self.assertEqual(len(body["events"]), 1)
+        live = body["events"][0]
+        self.assertEqual(self.agent.stop(), 0)
+        self.agent.start()
+        status, body = self.agent.json("GET", "/api/v1/events?source=store")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(body["events"]), 1)
+        ev = body["events"][0]
+        self.assertEqual(set(ev), set(live))  # the same shape as the live answer
+        for key in ("id", "resource_id", "metric", "status", "start_time", "end_time",
+                    "anomaly_points", "peak_value", "severity", "method", "reason", "labels",
+                    "incident_id", "version"):
+            self.assertEqual(ev[key], live[key], key)
+        self.assertEqual(ev["status"], "resolved")
+        self.assertLess(live["priority"], 1)
+        for query, want in (("resource=web-1", 1), ("resource=nobody", 0), ("status=open", 0),
+                            ("status=resolved", 1), ("min_priority=0", 1), ("min_priority=1", 0),
+                            ("since=2026-01-02T00:00:00Z", 0), (f"since={T0}", 1),
+                            ("limit=1", 1)):
+            status, body = self.agent.json("GET", f"/api/v1/events?source=store&{query}")
+            self.assertEqual((status, len(body["events"])), (200, want), query)
+        status, body = self.agent.json("GET", "/api/v1/events?source=memory&status=open")
+        self.assertEqual((status, body), (200, {"events": []}))
+        status, body = self.agent.json("GET", "/api/v1/events?source=disk")
+        self.assertEqual(status, 422)
+        self.assertEqual(body["detail"][0]["loc"], ["query", "source"])
+        status, body = self.agent.json("GET", "/api/v1/events?source=store&status=sleeping")
+        self.assertEqual(status, 422)
+
     def test_series_api_errors_say_what_is_wrong(self):
         status, body = self.agent.json("GET", "/api/v1/series/nobody/cpu")
         self.assertEqual(status, 404)

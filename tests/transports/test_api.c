@@ -185,3 +185,13 @@ Test(api, allows_a_configured_origin_and_answers_its_preflight)
     cr_assert(eq(int, call(HTTP_GET, "/health", NULL, "http://other"), 200));
     cr_assert(eq(ptr, strstr(x.res.headers.data ? x.res.headers.data : "", "Allow-Origin"), NULL));
 }
+
+Test(api, events_from_the_store_need_a_store_and_a_known_source)
+{
+    cr_assert(eq(int, call(HTTP_GET, "/api/v1/events?source=store", NULL, NULL), 503));
+    cr_assert(body_has("\"detail\":\"the agent has no store"));
+    cr_assert(eq(int, call(HTTP_GET, "/api/v1/events?source=disk", NULL, NULL), 422));
+    cr_assert(body_has("\"loc\":[\"query\",\"source\"]"));
+    cr_assert(eq(int, call(HTTP_GET, "/api/v1/events?source=memory", NULL, NULL), 503));
+    cr_assert(body_has("pipeline is not running"));
+}

@@ -330,7 +330,8 @@ async function loadHealth() {
 
 async function loadHistory(ev) {
   if (ev) ev.preventDefault();
-  const p = new URLSearchParams({ limit: '200' });
+  // The store keeps every event; the pipeline's memory only the open and the latest resolved.
+  const p = new URLSearchParams({ source: 'store', limit: '200' });
   const r = $('hist-resource').value.trim(), st = $('hist-status').value;
   const mp = $('hist-priority').value, since = $('hist-since').value;
   if (r) p.set('resource', r);
