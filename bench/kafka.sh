@@ -32,6 +32,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 cat >"$work/agent.yaml" <<YAML
 detection:
   default: {methods: [$method], window: 256}
+  rules: [{match: "probe.*", methods: [z-score]}]
 streaming: {max_series: $((series + 1000))}
 sources:
   - type: kafka

@@ -51,7 +51,10 @@ struct kafka_source {
     size_t n_parts;
     struct aiops_kafka_watch watch;
     uv_timer_t tick;
-    uv_timer_t again; /* 0 ms: continues a batch cut at BATCH_MAX */
+    /* Continues a batch cut at BATCH_MAX/BATCH_BYTES in the next loop turn, after I/O. An idle
+     * handle, not a 0 ms timer: libuv 1.44 runs a timer re-armed from its own callback again
+     * in the same pass, which would starve every socket while a backlog lasts. */
+    uv_idle_t again;
     int open_handles;
     void (*on_stopped)(struct aiops_source *s);
     bool paused, stopping;
@@ -340,7 +343,7 @@ static void handle(struct kafka_source *ks, rd_kafka_message_t *m)
         mark_push(p, seq, m->offset);
 }
 
-static void on_again(uv_timer_t *t);
+static void on_again(uv_idle_t *t);
 
 /* Serves the consumer queue (messages, rebalances, errors, commit results) until it is empty,
  * the source pauses or BATCH_MAX messages (or BATCH_BYTES) were handled. Commits wait for the tick:
@@ -361,14 +364,15 @@ static void serve(struct kafka_source *ks)
         if (ks->paused)
             break;
         if (++n == BATCH_MAX || bytes >= BATCH_BYTES) {
-            uv_timer_start(&ks->again, on_again, 0, 0);
+            uv_idle_start(&ks->again, on_again);
             break;
         }
     }
 }
 
-static void on_again(uv_timer_t *t)
+static void on_again(uv_idle_t *t)
 {
+    uv_idle_stop(t);
     serve(t->data);
 }
 
@@ -511,11 +515,11 @@ static int source_start(struct aiops_source *s, const struct aiops_config_entry 
     /* Nothing below fails: from here on, handles are closed through stop(). */
     rd_kafka_topic_partition_list_destroy(list);
     uv_timer_init(s->loop, &ks->tick);
-    uv_timer_init(s->loop, &ks->again);
+    uv_idle_init(s->loop, &ks->again);
     ks->tick.data = ks->again.data = ks;
     ks->open_handles = 3;
     uv_timer_start(&ks->tick, on_tick, TICK_MS, TICK_MS);
-    uv_timer_start(&ks->again, on_again, 0, 0);
+    uv_idle_start(&ks->again, on_again);
     aiops_info("kafka", "%s: consuming %s as group %s", s->name, topics, defaults[1]);
     return 0;
 err_destroy_rk:
@@ -600,7 +604,7 @@ static void set_paused(struct kafka_source *ks, bool paused)
         rd_kafka_topic_partition_list_destroy(list);
     }
     if (!paused)
-        uv_timer_start(&ks->again, on_again, 0, 0);
+        uv_idle_start(&ks->again, on_again);
 }
 
 static void source_pause(struct aiops_source *s)
