@@ -45,12 +45,15 @@ def metric_value(text, name, **labels):
     return float(m.group(1)) if m else None
 
 
-class Streaming(unittest.TestCase):
+class AgentCase(unittest.TestCase):
+    """Runs the agent with `config` for each test."""
+    config_text = CONFIG
+
     def setUp(self):
         self.agent = Agent(BINARY)
         self.config = os.path.join(self.agent.dir, "agent.yaml")
         with open(self.config, "w") as f:
-            f.write(CONFIG)
+            f.write(self.config_text)
         self.agent.flags = ["--config", self.config]
         self.agent.start()
 
@@ -62,6 +65,9 @@ class Streaming(unittest.TestCase):
 
     def metrics(self):
         return self.agent.request("GET", "/metrics")[2].decode()
+
+
+class Streaming(AgentCase):
 
     def test_a_spike_becomes_one_open_event_visible_everywhere(self):
         status, body = self.ingest(points("web-1", "cpu", 0, 60, spike_at={50}))
@@ -240,6 +246,25 @@ class Streaming(unittest.TestCase):
         self.assertEqual(status, 422)
         status, _, _ = self.agent.request("GET", "/api/v1/ingest")
         self.assertEqual(status, 405)
+
+
+class Grouping(AgentCase):
+    """The default window (256 points) and grouping (300 s) on a sustained anomaly."""
+    config_text = "detection:\n  default: {methods: [z-score]}\n"
+
+    def test_a_sustained_anomaly_costs_a_handful_of_messages(self):
+        # Ten minutes of CPU saturation at 10 s resolution (60 points) after 50 min of normal.
+        pts = points("web-1", "cpu", 0, 460)
+        for p in pts[300:360]:
+            p["value"] = 95 + (p["timestamp"] * 31 % 7) / 7
+        self.assertEqual(self.ingest(pts), (200, {"accepted": 460}))
+        m = self.metrics()
+        anomalous = metric_value(m, "aiops_anomalous_points_total")
+        published = metric_value(m, "aiops_alerts_published_total")
+        self.assertGreaterEqual(anomalous, 20)
+        self.assertEqual(metric_value(m, "aiops_events_total", transition="opened"), 1)
+        self.assertLessEqual(published, 6, "open, a few priority rises, resolved")
+        self.assertGreater(metric_value(m, "aiops_noise_reduction_ratio"), 3)
 
 
 if __name__ == "__main__":
