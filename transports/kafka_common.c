@@ -163,3 +163,24 @@ void aiops_kafka_watch_fini(struct aiops_kafka_watch *w)
             close(w->fds[i]);
     w->fds[0] = w->fds[1] = -1;
 }
+
+void aiops_kafka_error(rd_kafka_t *rk, int err, const char *reason, const char *name, bool *fatal,
+                       bool *brokers_down)
+{
+    char why[256];
+
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, why, sizeof(why));
+        aiops_error("kafka", "%s: fatal: %s", name, why);
+        *fatal = true;
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        *brokers_down = true;
+    aiops_warn("kafka", "%s: %s: %s", name, rd_kafka_err2name(err), reason);
+}
+
+bool aiops_kafka_any_broker_up(const char *stats_json)
+{
+    return strstr(stats_json, "\"state\":\"UP\"") != NULL;
+}

@@ -42,4 +42,12 @@ void aiops_kafka_watch_close(struct aiops_kafka_watch *w, uv_close_cb close_cb);
 /* Closes the pipe. */
 void aiops_kafka_watch_fini(struct aiops_kafka_watch *w);
 
+/* The error callback's work, shared by source and sink: a fatal error sets *fatal, "all
+ * brokers down" sets *brokers_down, and each is logged once with the client's name. */
+void aiops_kafka_error(rd_kafka_t *rk, int err, const char *reason, const char *name, bool *fatal,
+                       bool *brokers_down);
+/* True when a statistics JSON shows a broker "UP": how a client learns a broker is back after
+ * an outage, even with nothing to send (broker states are upper case, the group's lower). */
+bool aiops_kafka_any_broker_up(const char *stats_json);
+
 #endif

@@ -205,28 +205,18 @@ static void on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct kafka_sink *ks = opaque;
-    char fatal[256];
 
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-        aiops_error("kafka", "%s: fatal: %s", ks->base.name, fatal);
-        ks->fatal = true;
-        return;
-    }
-    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-        ks->brokers_down = true;
-    aiops_warn("kafka", "%s: %s: %s", ks->base.name, rd_kafka_err2name(err), reason);
+    aiops_kafka_error(rk, err, reason, ks->base.name, &ks->fatal, &ks->brokers_down);
 }
 
-/* Statistics (every statistics.interval.ms) tell when a broker is back after an outage, even
- * with nothing to send: broker states are upper case ("UP"). */
+/* Statistics arrive every statistics.interval.ms: see aiops_kafka_any_broker_up. */
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     struct kafka_sink *ks = opaque;
 
     (void)rk;
     (void)len;
-    ks->brokers_down = strstr(json, "\"state\":\"UP\"") == NULL;
+    ks->brokers_down = !aiops_kafka_any_broker_up(json);
     return 0; /* librdkafka frees json */
 }
 
