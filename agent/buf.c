@@ -89,3 +89,9 @@ char *aiops_buf_steal(struct aiops_buf *b, size_t *len)
     memset(b, 0, sizeof(*b));
     return p;
 }
+
+int aiops_buf_metric_header(struct aiops_buf *b, const char *name, const char *type,
+                            const char *help)
+{
+    return aiops_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}

@@ -19,6 +19,9 @@ int aiops_buf_append(struct aiops_buf *b, const void *data, size_t len);
 int aiops_buf_puts(struct aiops_buf *b, const char *s);
 int aiops_buf_printf(struct aiops_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Appends a Prometheus metric's "# HELP" and "# TYPE" lines (text format 0.0.4). */
+int aiops_buf_metric_header(struct aiops_buf *b, const char *name, const char *type,
+                            const char *help);
 /* Gives the data to the caller (free with aiops_free) and leaves b empty. */
 char *aiops_buf_steal(struct aiops_buf *b, size_t *len);
 

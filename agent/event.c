@@ -15,13 +15,6 @@ const char *aiops_event_status_name(enum aiops_event_status s)
     return s == AIOPS_EVENT_OPEN ? "open" : "resolved";
 }
 
-static void format_ms(int64_t ms, char buf[32])
-{
-    struct aiops_time t = {.ms = ms, .tz = AIOPS_TZ_UTC};
-
-    aiops_time_format(&t, buf, 32);
-}
-
 static void json_key_string(struct aiops_buf *out, const char *key, const char *v)
 {
     aiops_buf_printf(out, ",\"%s\":", key);
@@ -38,9 +31,9 @@ int aiops_event_to_json(const struct aiops_event *e, struct aiops_buf *out)
 {
     char start[32], end[32], updated[32];
 
-    format_ms(e->start_ms, start);
-    format_ms(e->end_ms, end);
-    format_ms(e->updated_ms, updated);
+    aiops_time_format_utc(e->start_ms, start, sizeof(start));
+    aiops_time_format_utc(e->end_ms, end, sizeof(end));
+    aiops_time_format_utc(e->updated_ms, updated, sizeof(updated));
     aiops_buf_puts(out, "{\"id\":\"");
     aiops_buf_puts(out, e->id);
     aiops_buf_puts(out, "\"");
@@ -124,9 +117,9 @@ int aiops_event_to_msgpack(const struct aiops_event *e, struct aiops_buf *out)
     msgpack_packer pk;
     char start[32], end[32], updated[32];
 
-    format_ms(e->start_ms, start);
-    format_ms(e->end_ms, end);
-    format_ms(e->updated_ms, updated);
+    aiops_time_format_utc(e->start_ms, start, sizeof(start));
+    aiops_time_format_utc(e->end_ms, end, sizeof(end));
+    aiops_time_format_utc(e->updated_ms, updated, sizeof(updated));
     msgpack_packer_init(&pk, out, write_buf);
     msgpack_pack_map(&pk, 18);
     pack_kv_str(&pk, "id", e->id);

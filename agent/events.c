@@ -2,14 +2,11 @@
 /* The event tracker (see events.h). Events live in intrusive lists: open events (swept for
  * quiet ones) and the bounded tail of resolved ones. Open incidents are found by their
  * correlation key in a uthash map; resolved ones form a bounded list, newest first. */
+#include "agent/detect.h"
 #include "agent/err.h"
 #include "agent/mem.h"
 
-/* uthash allocates through the agent's allocator and reports failure instead of exiting. */
-#define uthash_malloc(sz)        aiops_malloc(sz)
-#define uthash_free(ptr, sz)     aiops_free(ptr)
-#define HASH_NONFATAL_OOM        1
-#define uthash_nonfatal_oom(obj) (add_failed = true)
+#include "agent/hash.h" /* before any header that includes <uthash.h> */
 
 #include "agent/events.h"
 
@@ -22,8 +19,6 @@
 #include <time.h>
 
 #define INCIDENTS_KEPT 1000
-
-static bool add_failed; /* set by uthash when an insertion could not allocate */
 
 /* 128-bit id from two FNV-1a passes with different bases: stable across restarts. */
 static void make_id(char out[AIOPS_EVENT_ID_LEN], const char *a, const char *b, int64_t ms)
@@ -115,13 +110,10 @@ static const char *severity_of(const struct aiops_events *t, double priority)
     return "warning";
 }
 
-/* The old service's ranking (agent/group.c), so streamed and batch events compare. */
+/* The detect API's ranking (agent/group.c), so streamed and batch events compare. */
 static double priority_of(const struct aiops_event *e)
 {
-    double p = 0.5 * e->max_score + 0.3 * fmin((double)e->anomaly_points / 10.0, 1.0) +
-               0.2 * fmin(e->duration_seconds / 600.0, 1.0);
-
-    return round(p * 1000.0) / 1000.0;
+    return aiops_group_priority(e->max_score, (size_t)e->anomaly_points, e->duration_seconds);
 }
 
 static void publish(struct aiops_events *t, struct aiops_tracked_event *te)
@@ -190,9 +182,9 @@ static struct aiops_incident *join_incident(struct aiops_events *t, struct aiops
         inc->key = aiops_strdup(te->correlation);
         if (inc->key == NULL || add_resource(inc, te->resource_id) < 0)
             goto err_free;
-        add_failed = false;
+        aiops_hash_add_failed = false;
         HASH_ADD_KEYPTR(hh, t->open_incidents, inc->key, strlen(inc->key), inc);
-        if (add_failed)
+        if (aiops_hash_add_failed)
             goto err_free;
         make_id(inc->id, "incident", te->correlation, te->ev.start_ms);
         inc->start_ms = te->ev.start_ms;
@@ -432,11 +424,9 @@ int aiops_incidents_to_json(const struct aiops_events *t, size_t limit, struct a
         for (const struct aiops_incident *inc = lists[l]; inc != NULL && n < limit;
              inc = l == 0 ? inc->hh.next : inc->next, n++) {
             char start[32], end[32];
-            struct aiops_time ts = {.ms = inc->start_ms, .tz = AIOPS_TZ_UTC};
-            struct aiops_time te = {.ms = inc->end_ms, .tz = AIOPS_TZ_UTC};
 
-            aiops_time_format(&ts, start, sizeof(start));
-            aiops_time_format(&te, end, sizeof(end));
+            aiops_time_format_utc(inc->start_ms, start, sizeof(start));
+            aiops_time_format_utc(inc->end_ms, end, sizeof(end));
             aiops_buf_printf(out, "%s{\"id\":\"%s\",\"key\":", n > 0 ? "," : "", inc->id);
             aiops_json_string(out, inc->key, strlen(inc->key));
             aiops_buf_printf(out,

@@ -54,7 +54,7 @@ struct aiops_pipeline {
     struct aiops_events events;
     struct aiops_payload_options popts;
     struct aiops_source *sources[MAX_ENDPOINTS];
-    struct input inputs[MAX_ENDPOINTS + 1]; /* [n_sources] is HTTP ingest */
+    struct input inputs[MAX_ENDPOINTS + 1]; /* [0] is HTTP ingest, [1 + i] sources[i] */
     size_t n_sources, n_running_sources;
     struct aiops_sink *sinks[MAX_ENDPOINTS];
     size_t n_sinks, n_running_sinks;
@@ -249,7 +249,7 @@ static int on_point(void *ctx, const struct aiops_metric_point *pt)
     struct aiops_pipeline *p = ctx;
     struct aiops_series *s;
     struct aiops_verdict v;
-    char key[AIOPS_SERIES_KEY_MAX], reason[256] = "";
+    char key[AIOPS_SERIES_KEY_MAX], reason[256];
     size_t which;
     int n, err;
 
@@ -272,6 +272,7 @@ static int on_point(void *ctx, const struct aiops_metric_point *pt)
     aiops_series_update(s, pt->ts_ms, pt->value, &v, &which);
     aiops_series_touch(&p->series, s, uv_now(p->loop));
     p->current->points++;
+    reason[0] = '\0'; /* not zero-filled: this runs for every point */
     if (v.is_anomaly)
         s->detectors[which]->ops->explain(&v, pt->value, reason, sizeof(reason));
     if (v.is_anomaly || s->event != NULL)
@@ -326,8 +327,8 @@ static struct input *input_of(struct aiops_pipeline *p, struct aiops_source *src
 {
     for (size_t i = 0; i < p->n_sources; i++)
         if (p->sources[i] == src)
-            return &p->inputs[i];
-    return &p->inputs[p->n_sources];
+            return &p->inputs[1 + i];
+    return &p->inputs[0];
 }
 
 static uint64_t host_deliver(void *ctx, struct aiops_source *src, const void *data, size_t len)
@@ -341,13 +342,8 @@ static uint64_t host_deliver(void *ctx, struct aiops_source *src, const void *da
 static uint64_t host_durable_seq(void *ctx)
 {
     struct aiops_pipeline *p = ctx;
-    uint64_t pending = UINT64_MAX;
+    uint64_t pending = sinks_pending_seq(p);
 
-    for (size_t i = 0; i < p->n_sinks; i++) {
-        uint64_t s = p->sinks[i]->ops->pending_seq(p->sinks[i]);
-
-        pending = s < pending ? s : pending;
-    }
     if (p->store != NULL) {
         uint64_t s = aiops_store_pending_seq(p->store);
 
@@ -402,7 +398,7 @@ static void host_on_assign(void *ctx)
 int aiops_pipeline_ingest(struct aiops_pipeline *p, const void *data, size_t len,
                           struct aiops_payload_error *err)
 {
-    struct input *in = &p->inputs[p->n_sources];
+    struct input *in = &p->inputs[0];
     uint64_t before = in->points;
 
     if (p->paused || p->stopping)
@@ -594,16 +590,12 @@ static int start_sources(struct aiops_pipeline *p, char *errbuf, size_t errlen)
                                              .on_assign = host_on_assign,
                                              .ctx = p};
         snprintf(s->name, sizeof(s->name), "%s[%zu]", e->type, i);
-        /* Inputs move up one: the last slot is always HTTP ingest. */
-        p->inputs[p->n_sources + 1] = p->inputs[p->n_sources];
-        memset(&p->inputs[p->n_sources], 0, sizeof(p->inputs[0]));
-        snprintf(p->inputs[p->n_sources].name, sizeof(p->inputs[0].name), "%s", s->name);
-        p->sources[p->n_sources++] = s;
+        snprintf(p->inputs[1 + p->n_sources].name, sizeof(p->inputs[0].name), "%s", s->name);
+        p->sources[p->n_sources++] = s; /* before start: a source may deliver from it */
         err = ops->start(s, e, why, sizeof(why));
         if (err < 0) {
             snprintf(errbuf, errlen, "sources[%zu]: %s", i, why);
             p->sources[--p->n_sources] = NULL;
-            p->inputs[p->n_sources] = p->inputs[p->n_sources + 1];
             aiops_free(s);
             return err;
         }
@@ -803,28 +795,24 @@ bool aiops_pipeline_is_ready(struct aiops_pipeline *p, struct aiops_buf *why)
     return true;
 }
 
-static void metric_head(struct aiops_buf *b, const char *name, const char *type, const char *help)
-{
-    aiops_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 void aiops_pipeline_write_metrics(struct aiops_pipeline *p, struct aiops_buf *b)
 {
     const struct aiops_events_stats *es = &p->events.stats;
     const struct aiops_series_stats *ss = &p->series.stats;
     size_t n_inputs = p->n_sources + 1;
 
-    metric_head(b, "aiops_points_received_total", "counter",
-                "Messages taken from each input (a message holds one or more points).");
+    aiops_buf_metric_header(b, "aiops_points_received_total", "counter",
+                            "Messages taken from each input (a message holds one or more points).");
     for (size_t i = 0; i < n_inputs; i++)
         aiops_buf_printf(b, "aiops_points_received_total{source=\"%s\"} %" PRIu64 "\n",
                          p->inputs[i].name, p->inputs[i].messages);
-    metric_head(b, "aiops_points_decoded_total", "counter", "Points decoded and scored, by input.");
+    aiops_buf_metric_header(b, "aiops_points_decoded_total", "counter",
+                            "Points decoded and scored, by input.");
     for (size_t i = 0; i < n_inputs; i++)
         aiops_buf_printf(b, "aiops_points_decoded_total{source=\"%s\"} %" PRIu64 "\n",
                          p->inputs[i].name, p->inputs[i].points);
-    metric_head(b, "aiops_points_rejected_total", "counter",
-                "Malformed messages and refused points, by input and reason.");
+    aiops_buf_metric_header(b, "aiops_points_rejected_total", "counter",
+                            "Malformed messages and refused points, by input and reason.");
     for (size_t i = 0; i < n_inputs; i++)
         for (size_t r = 0; r < N_REASONS; r++)
             if (p->inputs[i].rejected[r] > 0)
@@ -832,46 +820,54 @@ void aiops_pipeline_write_metrics(struct aiops_pipeline *p, struct aiops_buf *b)
                                  "aiops_points_rejected_total{source=\"%s\",reason=\"%s\"} "
                                  "%" PRIu64 "\n",
                                  p->inputs[i].name, reasons[r], p->inputs[i].rejected[r]);
-    metric_head(b, "aiops_series", "gauge", "Series tracked now.");
+    aiops_buf_metric_header(b, "aiops_series", "gauge", "Series tracked now.");
     aiops_buf_printf(b, "aiops_series %zu\n", p->series.count);
-    metric_head(b, "aiops_series_evicted_total", "counter", "Series evicted, by cause.");
+    aiops_buf_metric_header(b, "aiops_series_evicted_total", "counter",
+                            "Series evicted, by cause.");
     aiops_buf_printf(b, "aiops_series_evicted_total{cause=\"idle\"} %" PRIu64 "\n",
                      ss->evicted_idle);
     aiops_buf_printf(b, "aiops_series_evicted_total{cause=\"full\"} %" PRIu64 "\n",
                      ss->evicted_full);
-    metric_head(b, "aiops_series_restored_total", "counter", "Series restored from checkpoints.");
+    aiops_buf_metric_header(b, "aiops_series_restored_total", "counter",
+                            "Series restored from checkpoints.");
     aiops_buf_printf(b, "aiops_series_restored_total %" PRIu64 "\n", ss->restored);
-    metric_head(b, "aiops_detect_seconds_total", "counter",
-                "Time spent decoding, detecting and grouping streamed messages.");
+    aiops_buf_metric_header(b, "aiops_detect_seconds_total", "counter",
+                            "Time spent decoding, detecting and grouping streamed messages.");
     aiops_buf_printf(b, "aiops_detect_seconds_total %.6f\n", (double)p->detect_ns / 1e9);
-    metric_head(b, "aiops_anomalous_points_total", "counter", "Streamed points found anomalous.");
+    aiops_buf_metric_header(b, "aiops_anomalous_points_total", "counter",
+                            "Streamed points found anomalous.");
     aiops_buf_printf(b, "aiops_anomalous_points_total %" PRIu64 "\n", es->anomalous_points);
-    metric_head(b, "aiops_events_total", "counter", "Streaming events, by transition.");
+    aiops_buf_metric_header(b, "aiops_events_total", "counter", "Streaming events, by transition.");
     aiops_buf_printf(b, "aiops_events_total{transition=\"opened\"} %" PRIu64 "\n", es->opened);
     aiops_buf_printf(b, "aiops_events_total{transition=\"resolved\"} %" PRIu64 "\n", es->resolved);
-    metric_head(b, "aiops_events_open", "gauge", "Streaming events open now.");
+    aiops_buf_metric_header(b, "aiops_events_open", "gauge", "Streaming events open now.");
     aiops_buf_printf(b, "aiops_events_open %zu\n", p->events.n_open);
-    metric_head(b, "aiops_incidents_total", "counter", "Incidents opened.");
+    aiops_buf_metric_header(b, "aiops_incidents_total", "counter", "Incidents opened.");
     aiops_buf_printf(b, "aiops_incidents_total %" PRIu64 "\n", es->incidents_opened);
-    metric_head(b, "aiops_alerts_published_total", "counter",
-                "Event versions published (open, priority rises, resolve).");
+    aiops_buf_metric_header(b, "aiops_alerts_published_total", "counter",
+                            "Event versions published (open, priority rises, resolve).");
     aiops_buf_printf(b, "aiops_alerts_published_total %" PRIu64 "\n", es->published);
-    metric_head(b, "aiops_noise_reduction_ratio", "gauge",
-                "Anomalous points per published alert (higher: fewer, grouped alerts).");
+    aiops_buf_metric_header(
+        b, "aiops_noise_reduction_ratio", "gauge",
+        "Anomalous points per published alert (higher: fewer, grouped alerts).");
     aiops_buf_printf(b, "aiops_noise_reduction_ratio %.3f\n",
                      es->published > 0 ? (double)es->anomalous_points / (double)es->published
                                        : 0.0);
-    metric_head(b, "aiops_publish_errors_total", "counter",
-                "Alerts a sink or store could not queue.");
+    aiops_buf_metric_header(b, "aiops_publish_errors_total", "counter",
+                            "Alerts a sink or store could not queue.");
     aiops_buf_printf(b, "aiops_publish_errors_total %" PRIu64 "\n", p->publish_errors);
-    metric_head(b, "aiops_sources_paused", "gauge", "1 while sources are paused (backpressure).");
+    aiops_buf_metric_header(b, "aiops_sources_paused", "gauge",
+                            "1 while sources are paused (backpressure).");
     aiops_buf_printf(b, "aiops_sources_paused %d\n", p->paused ? 1 : 0);
-    metric_head(b, "aiops_backpressure_pauses_total", "counter", "Times sources were paused.");
+    aiops_buf_metric_header(b, "aiops_backpressure_pauses_total", "counter",
+                            "Times sources were paused.");
     aiops_buf_printf(b, "aiops_backpressure_pauses_total %" PRIu64 "\n", p->pauses);
-    metric_head(b, "aiops_checkpoints_saved_total", "counter", "Series checkpoints queued.");
+    aiops_buf_metric_header(b, "aiops_checkpoints_saved_total", "counter",
+                            "Series checkpoints queued.");
     aiops_buf_printf(b, "aiops_checkpoints_saved_total %" PRIu64 "\n", p->checkpoints_saved);
-    metric_head(b, "aiops_publish_latency_seconds", "histogram",
-                "From a message's arrival to every sink's acknowledgement of its alerts.");
+    aiops_buf_metric_header(
+        b, "aiops_publish_latency_seconds", "histogram",
+        "From a message's arrival to every sink's acknowledgement of its alerts.");
     for (size_t i = 0; i < N_LATENCY; i++)
         aiops_buf_printf(b, "aiops_publish_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
                          latency_bounds[i], p->latency_buckets[i]);
@@ -880,7 +876,8 @@ void aiops_pipeline_write_metrics(struct aiops_pipeline *p, struct aiops_buf *b)
                      "aiops_publish_latency_seconds_sum %.6f\n"
                      "aiops_publish_latency_seconds_count %" PRIu64 "\n",
                      p->latency_count, p->latency_sum, p->latency_count);
-    metric_head(b, "aiops_sink_queue_depth", "gauge", "Alerts queued and not yet acknowledged.");
+    aiops_buf_metric_header(b, "aiops_sink_queue_depth", "gauge",
+                            "Alerts queued and not yet acknowledged.");
     for (size_t i = 0; i < p->n_sinks; i++)
         aiops_buf_printf(b, "aiops_sink_queue_depth{sink=\"%s\"} %zu\n", p->sinks[i]->name,
                          p->sinks[i]->ops->queued(p->sinks[i]));
@@ -892,10 +889,9 @@ void aiops_pipeline_write_metrics(struct aiops_pipeline *p, struct aiops_buf *b)
 
 static void time_json(struct aiops_buf *b, int64_t ms)
 {
-    struct aiops_time t = {.ms = ms, .tz = AIOPS_TZ_UTC};
     char buf[32];
 
-    aiops_time_format(&t, buf, sizeof(buf));
+    aiops_time_format_utc(ms, buf, sizeof(buf));
     aiops_buf_printf(b, "\"%s\"", buf);
 }
 

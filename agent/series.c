@@ -4,11 +4,7 @@
 #include "agent/err.h"
 #include "agent/mem.h"
 
-/* uthash allocates through the agent's allocator and reports failure instead of exiting. */
-#define uthash_malloc(sz)        aiops_malloc(sz)
-#define uthash_free(ptr, sz)     aiops_free(ptr)
-#define HASH_NONFATAL_OOM        1
-#define uthash_nonfatal_oom(obj) (add_failed = true)
+#include "agent/hash.h" /* before any header that includes <uthash.h> */
 
 #include "agent/series.h"
 
@@ -24,8 +20,6 @@
 #define LABEL_SEP '\x1e' /* between a label's key and value */
 
 #define CHECKPOINT_MAGIC 0x31434f41u /* "AOC1" */
-
-static bool add_failed;
 
 void aiops_series_table_init(struct aiops_series_table *t, const struct aiops_config *cfg)
 {
@@ -332,9 +326,9 @@ static int insert(struct aiops_series_table *t, struct aiops_series *s,
             on_evict(ctx, victim);
         aiops_series_remove(t, victim);
     }
-    add_failed = false;
+    aiops_hash_add_failed = false;
     HASH_ADD_KEYPTR(hh, t->by_key, s->key, strlen(s->key), s);
-    if (add_failed)
+    if (aiops_hash_add_failed)
         return AIOPS_ENOMEM;
     idle_append(t, s);
     t->count++;

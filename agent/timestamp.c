@@ -207,17 +207,13 @@ static char *put2(char *p, unsigned v)
     return p + 2;
 }
 
-size_t aiops_time_format(const struct aiops_time *t, char *buf, size_t len)
+/* Writes local ms since epoch as "YYYY-MM-DD<sep>HH:MM:SS", then ".mmm" when there are ms or
+ * always_ms; clamped to the years 0001-9999. Returns the end. */
+static char *put_datetime(char *p, int64_t local, char sep, bool always_ms)
 {
-    char tmp[40], *p = tmp;
-    int64_t local = t->ms, days, rem, y;
+    int64_t days, rem, y;
     unsigned mo, d, ms, sod;
-    int off = t->tz == AIOPS_TZ_OFFSET ? t->offset_minutes : 0;
-    size_t n;
 
-    if (len == 0)
-        return 0;
-    local += (int64_t)off * 60000;
     if (local < MIN_MS)
         local = MIN_MS;
     if (local > MAX_MS)
@@ -237,17 +233,38 @@ size_t aiops_time_format(const struct aiops_time *t, char *buf, size_t len)
     p = put2(p, mo);
     *p++ = '-';
     p = put2(p, d);
-    *p++ = 'T';
+    *p++ = sep;
     p = put2(p, sod / 3600);
     *p++ = ':';
     p = put2(p, sod / 60 % 60);
     *p++ = ':';
     p = put2(p, sod % 60);
-    if (ms != 0) {
+    if (ms != 0 || always_ms) {
         *p++ = '.';
         *p++ = (char)('0' + ms / 100);
         p = put2(p, ms % 100);
     }
+    return p;
+}
+
+/* Copies tmp[0..n) into buf, truncated to len - 1 and NUL-terminated. Returns the length. */
+static size_t copy_out(const char *tmp, size_t n, char *buf, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, tmp, n);
+    buf[n] = '\0';
+    return n;
+}
+
+size_t aiops_time_format(const struct aiops_time *t, char *buf, size_t len)
+{
+    char tmp[40], *p;
+    int off = t->tz == AIOPS_TZ_OFFSET ? t->offset_minutes : 0;
+
+    p = put_datetime(tmp, t->ms + (int64_t)off * 60000, 'T', false);
     if (t->tz == AIOPS_TZ_UTC || (t->tz == AIOPS_TZ_OFFSET && off == 0)) {
         *p++ = 'Z';
     } else if (t->tz == AIOPS_TZ_OFFSET) {
@@ -257,10 +274,19 @@ size_t aiops_time_format(const struct aiops_time *t, char *buf, size_t len)
         *p++ = ':';
         p = put2(p, a % 60);
     }
-    n = (size_t)(p - tmp);
-    if (n >= len)
-        n = len - 1;
-    memcpy(buf, tmp, n);
-    buf[n] = '\0';
-    return n;
+    return copy_out(tmp, (size_t)(p - tmp), buf, len);
+}
+
+size_t aiops_time_format_utc(int64_t ms, char *buf, size_t len)
+{
+    struct aiops_time t = {.ms = ms, .tz = AIOPS_TZ_UTC};
+
+    return aiops_time_format(&t, buf, len);
+}
+
+size_t aiops_time_format_sql(int64_t ms, char *buf, size_t len)
+{
+    char tmp[40];
+
+    return copy_out(tmp, (size_t)(put_datetime(tmp, ms, ' ', true) - tmp), buf, len);
 }

@@ -25,6 +25,11 @@ int64_t aiops_time_epoch_to_ms(double epoch);
 /* Formats as ISO-8601 with the zone as written: naive "2025-12-28T22:00:00", "...Z" or
  * "...+02:00"; ".123" only when there are milliseconds. buf needs 32 bytes. Returns length. */
 size_t aiops_time_format(const struct aiops_time *t, char *buf, size_t len);
+/* ms since epoch as UTC ISO-8601 ("2026-01-01T00:00:00.123Z"; no ".mmm" when zero). */
+size_t aiops_time_format_utc(int64_t ms, char *buf, size_t len);
+/* ms since epoch as the stores' UTC text, "2026-01-01 00:00:00.123" (ms always). buf needs 24
+ * bytes. Returns the length. */
+size_t aiops_time_format_sql(int64_t ms, char *buf, size_t len);
 /* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days). */
 void aiops_time_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 

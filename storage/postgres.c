@@ -239,22 +239,9 @@ static void put_double(struct builder *b, double v)
  * without zone (the Python service's) takes the same wall time. */
 static void time_text(int64_t ms, char out[NUM_LEN])
 {
-    int64_t secs = ms / 1000, msec = ms % 1000, days, rem, y;
-    unsigned m, d;
+    size_t n = aiops_time_format_sql(ms, out, NUM_LEN);
 
-    if (msec < 0) {
-        msec += 1000;
-        secs--;
-    }
-    days = secs / 86400;
-    rem = secs % 86400;
-    if (rem < 0) {
-        rem += 86400;
-        days--;
-    }
-    aiops_time_civil_from_days(days, &y, &m, &d);
-    snprintf(out, NUM_LEN, "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%03d+00", y, m, d,
-             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)msec);
+    snprintf(out + n, NUM_LEN - n, "+00");
 }
 
 static void put_time(struct builder *b, int64_t ms)

@@ -174,22 +174,7 @@ static int from_sqlite(int rc)
  * SQLite (to ms here). Returns the length. */
 static int format_time(int64_t ms, char out[TIME_LEN])
 {
-    int64_t secs = ms / 1000, msec = ms % 1000, days, rem, y;
-    unsigned m, d;
-
-    if (msec < 0) {
-        msec += 1000;
-        secs--;
-    }
-    days = secs / 86400;
-    rem = secs % 86400;
-    if (rem < 0) {
-        rem += 86400;
-        days--;
-    }
-    aiops_time_civil_from_days(days, &y, &m, &d);
-    return snprintf(out, TIME_LEN, "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%03d", y, m, d,
-                    (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)msec);
+    return (int)aiops_time_format_sql(ms, out, TIME_LEN);
 }
 
 /* Splits the URL into the file SQLite opens: sqlite:///rel, sqlite:////abs, and ":memory:" for

@@ -402,11 +402,6 @@ static void handle_methods(struct aiops_http_exchange *x)
 
 /* ---- GET /metrics (Prometheus text format 0.0.4) */
 
-static void metric_header(struct aiops_buf *b, const char *name, const char *type, const char *help)
-{
-    aiops_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 static void handle_metrics(struct aiops_api *api, struct aiops_http_exchange *x)
 {
     struct aiops_buf *b = &x->res.body;
@@ -414,31 +409,34 @@ static void handle_metrics(struct aiops_api *api, struct aiops_http_exchange *x)
 
     x->res.status = 200;
     x->res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    metric_header(b, "aiops_build_info", "gauge", "Version of the running agent.");
+    aiops_buf_metric_header(b, "aiops_build_info", "gauge", "Version of the running agent.");
     aiops_buf_printf(b, "aiops_build_info{version=\"%s\"} 1\n", AIOPS_VERSION);
-    metric_header(b, "aiops_uptime_seconds", "gauge", "Seconds since the agent started.");
+    aiops_buf_metric_header(b, "aiops_uptime_seconds", "gauge", "Seconds since the agent started.");
     aiops_buf_printf(b, "aiops_uptime_seconds %.3f\n", (double)(now_ms() - api->started_ms) / 1e3);
-    metric_header(b, "aiops_http_requests_total", "counter",
-                  "HTTP requests answered, by route and status class.");
+    aiops_buf_metric_header(b, "aiops_http_requests_total", "counter",
+                            "HTTP requests answered, by route and status class.");
     for (int r = 0; r < R_COUNT; r++)
         for (int c = 0; c < C_COUNT; c++)
             aiops_buf_printf(b, "aiops_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
                              route_names[r], class_names[c],
                              (unsigned long long)api->requests[r][c]);
-    metric_header(b, "aiops_http_connections", "gauge", "Open HTTP connections.");
+    aiops_buf_metric_header(b, "aiops_http_connections", "gauge", "Open HTTP connections.");
     aiops_buf_printf(b, "aiops_http_connections %zu\n",
                      api->server ? aiops_http_server_connections(api->server) : 0);
-    metric_header(b, "aiops_detect_series_total", "counter", "Series detected by the API.");
+    aiops_buf_metric_header(b, "aiops_detect_series_total", "counter",
+                            "Series detected by the API.");
     aiops_buf_printf(b, "aiops_detect_series_total %llu\n", (unsigned long long)api->detect_series);
-    metric_header(b, "aiops_detect_points_total", "counter", "Points detected by the API.");
+    aiops_buf_metric_header(b, "aiops_detect_points_total", "counter",
+                            "Points detected by the API.");
     aiops_buf_printf(b, "aiops_detect_points_total %llu\n", (unsigned long long)api->detect_points);
-    metric_header(b, "aiops_detect_anomalies_total", "counter", "Anomalous points found.");
+    aiops_buf_metric_header(b, "aiops_detect_anomalies_total", "counter",
+                            "Anomalous points found.");
     aiops_buf_printf(b, "aiops_detect_anomalies_total %llu\n",
                      (unsigned long long)api->detect_anomalies);
-    metric_header(b, "aiops_detect_events_total", "counter", "Grouped events produced.");
+    aiops_buf_metric_header(b, "aiops_detect_events_total", "counter", "Grouped events produced.");
     aiops_buf_printf(b, "aiops_detect_events_total %llu\n", (unsigned long long)api->detect_events);
-    metric_header(b, "aiops_detect_request_seconds", "histogram",
-                  "Time from a detect request's arrival to its answer.");
+    aiops_buf_metric_header(b, "aiops_detect_request_seconds", "histogram",
+                            "Time from a detect request's arrival to its answer.");
     for (size_t i = 0; i < N_BUCKETS; i++) {
         aiops_buf_printf(b, "aiops_detect_request_seconds_bucket{le=\"%g\"} %llu\n",
                          latency_buckets[i], (unsigned long long)api->detect_latency_buckets[i]);
@@ -451,17 +449,18 @@ static void handle_metrics(struct aiops_api *api, struct aiops_http_exchange *x)
                      (unsigned long long)api->detect_latency_count);
     if (api->store != NULL)
         aiops_store_stats(api->store, &st);
-    metric_header(b, "aiops_store_rows_total", "counter",
-                  "History rows by outcome: written, dropped (queue full), failed.");
+    aiops_buf_metric_header(b, "aiops_store_rows_total", "counter",
+                            "History rows by outcome: written, dropped (queue full), failed.");
     aiops_buf_printf(b,
                      "aiops_store_rows_total{outcome=\"written\"} %llu\n"
                      "aiops_store_rows_total{outcome=\"dropped\"} %llu\n"
                      "aiops_store_rows_total{outcome=\"failed\"} %llu\n",
                      (unsigned long long)st.written, (unsigned long long)st.dropped,
                      (unsigned long long)st.failed);
-    metric_header(b, "aiops_store_queue_depth", "gauge", "History rows waiting to be written.");
+    aiops_buf_metric_header(b, "aiops_store_queue_depth", "gauge",
+                            "History rows waiting to be written.");
     aiops_buf_printf(b, "aiops_store_queue_depth %llu\n", (unsigned long long)st.queued);
-    metric_header(b, "aiops_store_connected", "gauge", "1 while the store can write.");
+    aiops_buf_metric_header(b, "aiops_store_connected", "gauge", "1 while the store can write.");
     aiops_buf_printf(b, "aiops_store_connected %d\n",
                      api->store != NULL && aiops_store_is_connected(api->store));
     if (api->pipeline != NULL)
