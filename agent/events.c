@@ -327,6 +327,25 @@ static int open_event(struct aiops_events *t, struct aiops_series *s, int64_t ts
     return 0;
 }
 
+/* Moves an open event's end to ts_ms (and its incident's) and re-prices it; publishes it when its
+ * priority rose by priority_step since it was last published. */
+static void extend(struct aiops_events *t, struct aiops_tracked_event *te, int64_t ts_ms,
+                   uint64_t now_ms)
+{
+    te->ev.end_ms = ts_ms;
+    te->ev.duration_seconds = (double)(ts_ms - te->ev.start_ms) / 1000.0;
+    te->last_anomaly_mono_ms = now_ms;
+    te->ev.priority = priority_of(&te->ev);
+    te->ev.severity = severity_of(t, te->ev.priority);
+    if (te->incident != NULL) {
+        if (ts_ms > te->incident->end_ms)
+            te->incident->end_ms = ts_ms;
+        incident_priority(te->incident, te->ev.priority);
+    }
+    if (te->ev.priority - te->published_priority >= t->priority_step - 1e-9)
+        publish(t, te);
+}
+
 int aiops_events_on_point(struct aiops_events *t, struct aiops_series *s, int64_t ts_ms,
                           double value, const struct aiops_verdict *v, const char *method,
                           const char *reason, uint64_t now_ms)
@@ -338,31 +357,24 @@ int aiops_events_on_point(struct aiops_events *t, struct aiops_series *s, int64_
         resolve(t, te);
         te = NULL;
     }
-    if (!v->is_anomaly)
+    if (!v->is_anomaly) {
+        /* A held point (see AIOPS_SCORE_HELD): the anomaly alerted on goes on. */
+        if (te != NULL && v->score >= AIOPS_SCORE_HELD)
+            extend(t, te, ts_ms, now_ms);
         return 0;
+    }
     t->stats.anomalous_points++;
     if (te == NULL)
         return open_event(t, s, ts_ms, value, v, method, reason, now_ms);
-    te->ev.end_ms = ts_ms;
-    te->ev.duration_seconds = (double)(ts_ms - te->ev.start_ms) / 1000.0;
     te->ev.anomaly_points++;
-    te->last_anomaly_mono_ms = now_ms;
     if (v->score > te->ev.max_score) {
         te->ev.max_score = v->score;
         te->ev.peak_value = value;
         snprintf(te->method, sizeof(te->method), "%s", method);
         snprintf(te->reason, sizeof(te->reason), "%s", reason);
     }
-    te->ev.priority = priority_of(&te->ev);
-    te->ev.severity = severity_of(t, te->ev.priority);
-    if (te->incident != NULL) {
-        if (ts_ms > te->incident->end_ms)
-            te->incident->end_ms = ts_ms;
-        incident_priority(te->incident, te->ev.priority);
-    }
     t->stats.updated++;
-    if (te->ev.priority - te->published_priority >= t->priority_step - 1e-9)
-        publish(t, te);
+    extend(t, te, ts_ms, now_ms);
     return 0;
 }
 

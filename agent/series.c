@@ -355,9 +355,11 @@ int aiops_series_create(struct aiops_series_table *t, const struct aiops_metric_
     return 0;
 }
 
+/* 7 bits of score, rounded up so that a held score (AIOPS_SCORE_HELD) still reads as held when a
+ * checkpoint rebuilds the open event. */
 static uint8_t pack_score(double score, bool anomaly)
 {
-    double q = round(fmin(fmax(score, 0.0), 1.0) * 127.0);
+    double q = ceil(fmin(fmax(score, 0.0), 1.0) * 127.0 - 1e-9);
 
     return (uint8_t)((anomaly ? 0x80 : 0) | (uint8_t)q);
 }

@@ -28,8 +28,7 @@ static const struct aiops_detector_ops *const parts[] = {
  * 16 points is one matrix-profile subsequence; on NAB (standard profile, swept / own) 16 scored
  * 60.9 / 60.9, 0 59.7 / 59.7, 32 59.5 / 59.5; with the maximum alone, 144 or more lost over ten
  * points by masking the start of the next anomaly. */
-#define AUTO_REFRACTORY  16
-#define AUTO_QUIET_SCORE 0.49
+#define AUTO_REFRACTORY 16
 /* Share of the strongest component in the blend, the rest going to the mean. On NAB (standard
  * profile, swept / own): 1 (the maximum alone) 58.9 / 57.1, 0.5 60.9 / 60.9, 0 (the mean alone)
  * 55.0 / 53.6; the low-FP profile gains most (32.8 -> 48.8 own at 0.5). */
@@ -100,7 +99,7 @@ static void auto_update(struct aiops_detector *d, const struct aiops_point *p,
     if (a->quiet > 0) {
         a->quiet--;
         out->is_anomaly = false;
-        out->score = fmin(out->score, AUTO_QUIET_SCORE);
+        out->score = fmin(out->score, AIOPS_SCORE_HELD);
     } else if (out->is_anomaly) {
         a->quiet = AUTO_REFRACTORY;
     }

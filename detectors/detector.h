@@ -28,6 +28,11 @@ struct aiops_detector_params {
     uint64_t seed;      /* for randomised detectors; same seed, same scores */
 };
 
+/* The score of a point a detector holds back after an alert (a refractory period) although it is
+ * still at or beyond the threshold: just below 0.5, so it is not a new alert, yet high enough for
+ * the event tracker to see that the anomaly already alerted on goes on. */
+#define AIOPS_SCORE_HELD 0.49
+
 /* One point's outcome. Fields a detector cannot fill are NAN. */
 struct aiops_verdict {
     double score;    /* [0,1], higher is more anomalous */

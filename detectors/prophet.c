@@ -420,7 +420,7 @@ static void prophet_update(struct aiops_detector *d, const struct aiops_point *p
         z = out->statistic;
         if (s->count < FLAG_WARM_UP) {
             out->is_anomaly = false;
-            out->score = fmin(out->score, 0.49);
+            out->score = fmin(out->score, AIOPS_SCORE_HELD);
         } else if (s->quiet > 0) {
             double thr_q = s->thr * REFRACTORY_THR;
 

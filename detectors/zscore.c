@@ -17,6 +17,7 @@
 struct zscore {
     struct aiops_detector base;
     struct aiops_rolling roll;
+    struct aiops_hold_off hold;
     uint32_t warm_up; /* min(window, ZSCORE_MIN_POINTS) */
     double thr;       /* standard deviations at params.sensitivity */
 };
@@ -126,6 +127,27 @@ void aiops_rolling_verdict(double x, double mean, double std, double thr, bool f
     out->is_anomaly = z > thr;
 }
 
+void aiops_hold_off_init(struct aiops_hold_off *h, uint32_t window)
+{
+    *h = (struct aiops_hold_off){.hold = window / 4, .rearm = window / 16 > 0 ? window / 16 : 1};
+}
+
+void aiops_hold_off_apply(struct aiops_hold_off *h, struct aiops_verdict *v)
+{
+    h->calm = v->is_anomaly ? 0 : (h->calm < UINT32_MAX ? h->calm + 1 : h->calm);
+    if (h->holding && h->left == 0 && h->calm >= h->rearm)
+        h->holding = false;
+    if (h->left > 0)
+        h->left--;
+    if (h->holding) {
+        v->is_anomaly = false;
+        v->score = fmin(v->score, AIOPS_SCORE_HELD);
+    } else if (v->is_anomaly) {
+        h->holding = true;
+        h->left = h->hold;
+    }
+}
+
 static int zscore_init(struct aiops_detector *d)
 {
     struct zscore *z = (struct zscore *)d;
@@ -136,6 +158,7 @@ static int zscore_init(struct aiops_detector *d)
         return err;
     z->warm_up = d->params.window < ZSCORE_MIN_POINTS ? d->params.window : ZSCORE_MIN_POINTS;
     z->thr = aiops_detector_z_threshold(&d->params);
+    aiops_hold_off_init(&z->hold, d->params.window);
     return 0;
 }
 
@@ -160,6 +183,7 @@ static void zscore_update(struct aiops_detector *d, const struct aiops_point *p,
                               false, out);
     else
         aiops_rolling_unscored(out);
+    aiops_hold_off_apply(&z->hold, out);
     aiops_rolling_push(&z->roll, x);
 }
 

@@ -116,6 +116,27 @@ Test(events, anomalies_within_the_window_make_one_event_published_at_open_and_re
     cr_assert(eq(u64, tracker.stats.anomalous_points, 2));
 }
 
+/* A detector holding back after its alert (AIOPS_SCORE_HELD) says the anomaly goes on: the event
+ * stretches over those points without counting them as new anomalies. */
+Test(events, held_points_extend_the_open_event_and_lower_ones_do_not)
+{
+    struct aiops_series *s = series("h1", "cpu", NULL);
+
+    point(s, 0, 1, 0.1);
+    point(s, 10, 90, 0.9);              /* alert: opens */
+    point(s, 20, 91, AIOPS_SCORE_HELD); /* held: still beyond the threshold */
+    point(s, 70, 92, AIOPS_SCORE_HELD); /* 60 s after the alert, 50 s after the last held one */
+    point(s, 80, 1, 0.3);               /* back to normal: does not extend */
+    point(s, 131, 1, 0.1);              /* 61 s after the last held point: resolved */
+    cr_assert(eq(sz, tracker.n_open, 0));
+    cr_assert(eq(i64, published[n_published - 1].end_ms, T0 + 70 * SEC));
+    cr_assert(eq(dbl, published[n_published - 1].duration_seconds, 60.0));
+    cr_assert(eq(i64, published[n_published - 1].anomaly_points, 1));
+    cr_assert(eq(u64, tracker.stats.anomalous_points, 1));
+    point(s, 140, 1, AIOPS_SCORE_HELD); /* no event open: a held score alone opens nothing */
+    cr_assert(eq(sz, tracker.n_open, 0));
+}
+
 Test(events, a_rising_priority_is_republished_once_per_step)
 {
     struct aiops_series *s = series("h1", "cpu", NULL);

@@ -179,6 +179,36 @@ Test(zscore, incremental_flags_a_spike_after_the_warm_up)
     aiops_detector_destroy(d);
 }
 
+/* A level shift stays beyond the threshold for many points: the stream raises one alert for it,
+ * holds its scores below 0.5 while the window absorbs the shift, and re-arms afterwards. */
+Test(zscore, incremental_raises_one_alert_per_excursion_and_re_arms)
+{
+    struct aiops_detector *d = make(256, AIOPS_SENSITIVITY_MEDIUM);
+    struct aiops_verdict v;
+    uint64_t st = 9;
+    int flags = 0, over_threshold = 0;
+
+    for (int i = 0; i < 900; i++) {
+        struct aiops_point pt = {.ts_ms = i, .value = (i < 400 ? 50 : 60) + aiops_test_noise(&st)};
+
+        if (i == 800)
+            pt.value = 75.0;
+        aiops_detector_update(d, &pt, &v);
+        if (i < 50)
+            continue;
+        flags += v.is_anomaly;
+        over_threshold += v.statistic > 3.0;
+        if (i == 400 || i == 800)
+            cr_assert(v.is_anomaly, "point %d", i);
+        else if (i > 400 && i < 400 + 64)
+            cr_assert(lt(dbl, v.score, 0.5), "point %d is held", i);
+    }
+    cr_assert(eq(int, flags, 2), "the shift and the spike");
+    cr_assert(gt(int, over_threshold, 20), "the shift stayed beyond 3 sigma for %d points",
+              over_threshold);
+    aiops_detector_destroy(d);
+}
+
 Test(zscore, incremental_scores_nothing_before_min_window_10_points)
 {
     struct aiops_detector *d = make(5, AIOPS_SENSITIVITY_HIGH);
