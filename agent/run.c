@@ -170,8 +170,12 @@ int aiops_cmd_run(int argc, char **argv)
         aiops_error("agent", "event loop: %s", uv_strerror(err));
         goto out_fini_config;
     }
-    err = aiops_store_open(&store, cfg.database_url, &a.loop, cfg.store_batch_ms,
-                           cfg.store_queue_max, errbuf, sizeof(errbuf));
+    err =
+        aiops_store_open(&store, cfg.database_url, &a.loop,
+                         &(struct aiops_store_options){.batch_ms = cfg.store_batch_ms,
+                                                       .queue_max = cfg.store_queue_max,
+                                                       .retention_days = cfg.store_retention_days},
+                         errbuf, sizeof(errbuf));
     if (err < 0) {
         aiops_error("agent", "storage: %s", errbuf);
         goto out_close_loop;

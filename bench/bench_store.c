@@ -73,8 +73,10 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, on_tick, 1, 1);
-    err = aiops_store_open(&s, url, &loop, (uint32_t)batch_ms, (uint32_t)queue_max, errbuf,
-                           sizeof(errbuf));
+    err = aiops_store_open(&s, url, &loop,
+                           &(struct aiops_store_options){.batch_ms = (uint32_t)batch_ms,
+                                                         .queue_max = (uint32_t)queue_max},
+                           errbuf, sizeof(errbuf));
     if (err < 0) {
         fprintf(stderr, "bench_store: %s\n", errbuf);
         if (given == NULL)

@@ -43,9 +43,10 @@ struct aiops_config {
     uint32_t detect_min_points; /* points per series, default 10 */
     uint32_t detect_max_points; /* points per series, default 1,000,000 */
     /* storage */
-    char *database_url;       /* "sqlite:///./aiops.db"; "sqlite+aiosqlite:///" accepted */
-    uint32_t store_batch_ms;  /* longest a history row waits before its batch is written */
-    uint32_t store_queue_max; /* rows waiting to be written before new ones are dropped */
+    char *database_url;            /* "sqlite:///./aiops.db"; "sqlite+aiosqlite:///" accepted */
+    uint32_t store_batch_ms;       /* longest a history row waits before its batch is written */
+    uint32_t store_queue_max;      /* rows waiting to be written before new ones are dropped */
+    uint32_t store_retention_days; /* history and resolved events kept this long; 0: forever */
     /* logging */
     char *log_level;  /* debug|info|warning|error; DEBUG=true means debug */
     char *log_format; /* text|json */

@@ -36,12 +36,14 @@
 #define QUERY_CONNECT_TIMEOUT   "2"
 #define QUERY_STATEMENT_TIMEOUT "2000"
 
-enum row_kind { ROW_DETECTION, ROW_EVENT, ROW_UPSERT, ROW_CHECKPOINT, ROW_KINDS };
+/* ROW_PRUNE is the retention's delete (see store.h), queued like a row so it shares the
+ * connection, the batching and the retries; it is not counted as a row written. */
+enum row_kind { ROW_DETECTION, ROW_EVENT, ROW_UPSERT, ROW_CHECKPOINT, ROW_PRUNE, ROW_KINDS };
 
 /* Prepared statement names, per enum row_kind: parsing each row's statement again cost about
  * half the server's time per row. */
 static const char *const stmt_name[] = {"aiops_detection", "aiops_event", "aiops_upsert",
-                                        "aiops_checkpoint"};
+                                        "aiops_checkpoint", "aiops_prune"};
 
 /* One queued row: one heap block holding its libpq parameters. */
 struct row {
@@ -89,6 +91,8 @@ struct pg_store {
     enum conn_state state;
     int conn_dir;            /* CONNECTING: UV_READABLE or UV_WRITABLE, what PQconnectPoll wants */
     uint64_t retry_ns;       /* DOWN: uv_hrtime() of the next attempt */
+    uint64_t prune_ns;       /* uv_hrtime() of the next retention round (retention on) */
+    uint64_t batch_pruned;   /* BUSY: rows the batch's prune deleted */
     uint64_t backoff_ms;     /* the wait after the next failure */
     uint64_t connect_end_ns; /* CONNECTING: give up at this uv_hrtime() */
     bool need_flush;         /* BUSY: libpq holds output the socket did not take yet */
@@ -113,6 +117,7 @@ struct pg_store {
     uint64_t accepted; /* rows ever queued */
     uint64_t finished; /* rows ever committed or dropped */
     bool connected;
+    uint64_t pruned;
     uint64_t written;
     uint64_t dropped;
     uint64_t failed;
@@ -146,6 +151,15 @@ static const char *const insert_sql[] = {
     [ROW_CHECKPOINT] = "INSERT INTO checkpoints (series_key, state, updated_at)"
                        " VALUES ($1, $2, now()) ON CONFLICT (series_key) DO UPDATE"
                        " SET state = excluded.state, updated_at = excluded.updated_at",
+    /* One statement, one transaction; answers how many rows it deleted. */
+    [ROW_PRUNE] =
+        "WITH d AS (DELETE FROM detection_history WHERE created_at < $1 RETURNING 1),"
+        " a AS (DELETE FROM anomaly_events WHERE created_at < $1 RETURNING 1),"
+        " e AS (DELETE FROM events WHERE start_time < $1 AND updated_at < $1"
+        " AND status = 'resolved' RETURNING 1),"
+        " c AS (DELETE FROM checkpoints WHERE updated_at < $1 RETURNING 1)"
+        " SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM a) + (SELECT count(*) FROM e)"
+        " + (SELECT count(*) FROM c)",
 };
 
 /* Version 1. CREATE ... IF NOT EXISTS and ADD COLUMN IF NOT EXISTS adopt the tables the
@@ -192,7 +206,12 @@ static const char *const schema_sql =
     /* query_events' newest-first order without a resource. */
     "CREATE INDEX IF NOT EXISTS ix_events_start ON events (start_time);"
     "CREATE TABLE IF NOT EXISTS checkpoints ("
-    " series_key text PRIMARY KEY, state bytea NOT NULL, updated_at timestamptz);";
+    " series_key text PRIMARY KEY, state bytea NOT NULL, updated_at timestamptz);"
+    /* The retention's deletes by time: BRIN indexes, a few pages for append-only tables. */
+    "CREATE INDEX IF NOT EXISTS ix_detection_history_created_brin"
+    " ON detection_history USING brin (created_at);"
+    "CREATE INDEX IF NOT EXISTS ix_anomaly_events_created_brin"
+    " ON anomaly_events USING brin (created_at);";
 
 /* ---- rows ---------------------------------------------------------------------------- */
 
@@ -402,15 +421,20 @@ static void finish_batch(struct pg_store *ps)
         requeue(ps);
         ps->retries++;
     } else {
+        size_t prunes = 0;
+
         outcome = ps->batch_error ? DROPPED : COMMITTED;
+        for (const struct row *r = ps->inflight; r != NULL; r = r->next)
+            prunes += r->kind == ROW_PRUNE;
         done = ps->inflight;
         ps->inflight = NULL;
         ps->inflight_count = 0;
         ps->finished += n;
         if (ps->batch_error) {
-            ps->failed += n;
+            ps->failed += n - prunes;
         } else {
-            ps->written += n;
+            ps->written += n - prunes;
+            ps->pruned += ps->batch_pruned;
             ps->batches++;
         }
         ps->attempts = 0;
@@ -454,6 +478,7 @@ static int send_batch(struct pg_store *ps)
 
     ps->sync_seen = false;
     ps->batch_error = false;
+    ps->batch_pruned = 0;
     ps->preparing = 0;
     ps->results = 0;
     if (PQenterPipelineMode(ps->conn) != 1)
@@ -504,8 +529,11 @@ static int read_results(struct pg_store *ps)
         }
         ps->results++;
         switch (PQresultStatus(res)) {
+        case PGRES_TUPLES_OK: /* only the prune answers with a row: its count */
+            if (PQntuples(res) == 1 && PQnfields(res) == 1)
+                ps->batch_pruned += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+            break;
         case PGRES_COMMAND_OK:
-        case PGRES_TUPLES_OK:
         case PGRES_PIPELINE_ABORTED: /* skipped after the error already noted */
             break;
         case PGRES_PIPELINE_SYNC:
@@ -531,6 +559,21 @@ err:
     if (!ps->batch_error || PQstatus(ps->conn) != CONNECTION_OK)
         set_why(ps, PQerrorMessage(ps->conn));
     return AIOPS_EIO;
+}
+
+static int enqueue(struct pg_store *ps, struct row *r, bool bounded);
+
+/* Queues the retention's delete of what is older than retention_days (loop thread). */
+static void queue_prune(struct pg_store *ps)
+{
+    struct builder b;
+
+    if (row_new(&b, ROW_PRUNE, 1, NULL, 0, 0) == NULL) {
+        aiops_warn("store", "postgresql: out of memory queueing the retention's delete");
+        return;
+    }
+    put_time(&b, aiops_store_prune_before_ms(&ps->base));
+    (void)enqueue(ps, b.row, false); /* unbounded: never refused */
 }
 
 static void want(struct pg_store *ps, int events, uint64_t deadline_ns)
@@ -602,8 +645,13 @@ static void step(struct pg_store *ps, int ready)
             count = ps->count;
             due = head != NULL ? head->queued_ns + (uint64_t)ps->base.batch_ms * MS : 0;
             uv_mutex_unlock(&ps->lock);
+            if (ps->base.retention_days > 0 && now >= ps->prune_ns) {
+                queue_prune(ps);
+                ps->prune_ns = now + (uint64_t)AIOPS_STORE_PRUNE_EVERY_S * 1000 * MS;
+                continue;
+            }
             if (head == NULL) {
-                want(ps, UV_READABLE, 0);
+                want(ps, UV_READABLE, ps->base.retention_days > 0 ? ps->prune_ns : 0);
                 return;
             }
             if (!ps->flushing && count < AIOPS_POSTGRES_BATCH_ROWS && now < due) {
@@ -1373,6 +1421,7 @@ static void pg_stats(struct aiops_store *s, struct aiops_store_stats *out)
     struct pg_store *ps = (struct pg_store *)s;
 
     uv_mutex_lock(&ps->lock);
+    out->pruned = ps->pruned;
     out->written = ps->written;
     out->dropped = ps->dropped;
     out->failed = ps->failed;

@@ -39,6 +39,25 @@
 
 enum row_kind { ROW_DETECTION, ROW_EVENT, ROW_UPSERT, ROW_CHECKPOINT };
 
+/* Retention (see store.h): each statement deletes at most PRUNE_CHUNK expired rows in its own
+ * transaction, so writes and queries get the database between chunks. History rows are taken
+ * oldest first by rowid (they are appended in time order, so no index on the time is needed);
+ * a chunk deleting fewer than PRUNE_CHUNK rows has reached the first row to keep. */
+#define PRUNE_CHUNK   5000
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x)  STRINGIFY_(x)
+static const char *const prune_sql[] = {
+    "DELETE FROM detection_history WHERE rowid IN (SELECT rowid FROM detection_history"
+    " ORDER BY rowid LIMIT " STRINGIFY(PRUNE_CHUNK) ") AND created_at < ?1",
+    "DELETE FROM anomaly_events WHERE rowid IN (SELECT rowid FROM anomaly_events"
+    " ORDER BY rowid LIMIT " STRINGIFY(PRUNE_CHUNK) ") AND created_at < ?1",
+    "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE start_time < ?1"
+    " AND updated_at < ?1 AND status = 'resolved' LIMIT " STRINGIFY(PRUNE_CHUNK) ")",
+    "DELETE FROM checkpoints WHERE rowid IN (SELECT rowid FROM checkpoints"
+    " WHERE updated_at < ?1 LIMIT " STRINGIFY(PRUNE_CHUNK) ")",
+};
+#define N_PRUNE (sizeof(prune_sql) / sizeof(prune_sql[0]))
+
 /* One queued streaming row (ROW_UPSERT or ROW_CHECKPOINT): one heap block holding the row and
  * the strings and blob it points to. */
 struct stream_row {
@@ -78,6 +97,7 @@ struct sqlite_store {
     sqlite3_stmt *begin;
     sqlite3_stmt *commit;
     sqlite3_stmt *rollback;
+    sqlite3_stmt *prune[N_PRUNE];
     char *path;         /* owned; the file (or ":memory:"), for messages */
     struct slot *slots; /* owned; a ring of base.queue_max slots */
     uv_thread_t writer;
@@ -100,6 +120,7 @@ struct sqlite_store {
     uint64_t stream_flush_upto;  /* like flush_upto, for stream_finished */
     uint64_t batch_failures;     /* batches that failed; wakes flushes waiting on retries */
     uint64_t retry_at;           /* uv_hrtime() before which no batch is tried after a failure */
+    uint64_t pruned;
     uint64_t written;
     uint64_t dropped;
     uint64_t failed;
@@ -363,8 +384,14 @@ static int prepare(struct sqlite_store *ss, char *errbuf, size_t errlen)
                             &ss->rollback};
     int rc;
 
-    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-        rc = sqlite3_prepare_v3(ss->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, out[i], NULL);
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) + N_PRUNE; i++) {
+        size_t n_sql = sizeof(sql) / sizeof(sql[0]);
+
+        if (i < n_sql)
+            rc = sqlite3_prepare_v3(ss->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, out[i], NULL);
+        else
+            rc = sqlite3_prepare_v3(ss->db, prune_sql[i - n_sql], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &ss->prune[i - n_sql], NULL);
         if (rc != SQLITE_OK) {
             snprintf(errbuf, errlen, "sqlite: cannot prepare statements for '%s': %s", ss->path,
                      sqlite3_errmsg(ss->db));
@@ -383,6 +410,8 @@ static void finalize_all(struct sqlite_store *ss)
     sqlite3_finalize(ss->begin);
     sqlite3_finalize(ss->commit);
     sqlite3_finalize(ss->rollback);
+    for (size_t i = 0; i < N_PRUNE; i++)
+        sqlite3_finalize(ss->prune[i]);
 }
 
 static void bind_text(sqlite3_stmt *st, int col, const char *s)
@@ -556,10 +585,41 @@ static void settle_stream(struct sqlite_store *ss, bool ok)
     ss->retries++;
 }
 
+/* Deletes what the retention lets go (writer thread). Returns the rows deleted; a failure is
+ * logged and what is left waits for the next round. */
+static uint64_t prune(struct sqlite_store *ss)
+{
+    int64_t before = aiops_store_prune_before_ms(&ss->base);
+    uint64_t total = 0;
+
+    for (size_t i = 0; i < N_PRUNE && before != INT64_MIN; i++) {
+        int rc, n;
+
+        do {
+            uv_mutex_lock(&ss->db_lock);
+            bind_time(ss->prune[i], 1, before);
+            rc = sqlite3_step(ss->prune[i]);
+            n = sqlite3_changes(ss->db);
+            sqlite3_reset(ss->prune[i]);
+            if (rc != SQLITE_DONE)
+                aiops_warn("store", "sqlite: deleting rows past the retention from '%s' failed: %s",
+                           ss->path, sqlite3_errmsg(ss->db));
+            uv_mutex_unlock(&ss->db_lock);
+            if (rc == SQLITE_DONE)
+                total += (uint64_t)n;
+        } while (rc == SQLITE_DONE && n >= PRUNE_CHUNK);
+    }
+    if (total > 0)
+        aiops_info("store", "sqlite: deleted %" PRIu64 " rows older than %" PRIu32 " days", total,
+                   ss->base.retention_days);
+    return total;
+}
+
 static void writer_main(void *arg)
 {
     struct sqlite_store *ss = arg;
     uint64_t deadline = 0; /* uv_hrtime() by which waiting rows are written; 0: none wait */
+    uint64_t prune_at = 0; /* uv_hrtime() of the next retention round */
     size_t head, n, m, max = ss->base.queue_max;
     char why[ERRMSG_LEN];
     bool hurry;
@@ -571,11 +631,24 @@ static void writer_main(void *arg)
 
         n = ss->count;
         m = ss->stream_count;
+        if (ss->base.retention_days > 0 && now >= prune_at && !ss->stopping) {
+            uint64_t pruned;
+
+            uv_mutex_unlock(&ss->lock);
+            pruned = prune(ss);
+            uv_mutex_lock(&ss->lock);
+            ss->pruned += pruned;
+            prune_at = now + (uint64_t)AIOPS_STORE_PRUNE_EVERY_S * 1000000000u;
+            continue;
+        }
         if (n + m == 0) {
             deadline = 0;
             if (ss->stopping)
                 break;
-            uv_cond_wait(&ss->wake, &ss->lock);
+            if (ss->base.retention_days > 0)
+                (void)uv_cond_timedwait(&ss->wake, &ss->lock, prune_at - now);
+            else
+                uv_cond_wait(&ss->wake, &ss->lock);
             continue;
         }
         if (!ss->stopping && now < ss->retry_at) { /* a batch just failed: do not spin */
@@ -1114,6 +1187,7 @@ static void sqlite_stats(struct aiops_store *s, struct aiops_store_stats *out)
     struct sqlite_store *ss = (struct sqlite_store *)s;
 
     uv_mutex_lock(&ss->lock);
+    out->pruned = ss->pruned;
     out->written = ss->written;
     out->dropped = ss->dropped;
     out->failed = ss->failed;

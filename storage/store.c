@@ -8,9 +8,11 @@
 #include "storage/postgres.h"
 #include "storage/sqlite.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* Longest scheme we look at ("postgresql+asyncpg" fits). */
 #define SCHEME_MAX 32
@@ -66,8 +68,8 @@ static int base_scheme(const char *url, char *base, size_t len)
     return 0;
 }
 
-int aiops_store_open(struct aiops_store **out, const char *url, uv_loop_t *loop, uint32_t batch_ms,
-                     uint32_t queue_max, char *errbuf, size_t errlen)
+int aiops_store_open(struct aiops_store **out, const char *url, uv_loop_t *loop,
+                     const struct aiops_store_options *opts, char *errbuf, size_t errlen)
 {
     const struct aiops_store_ops *ops = NULL;
     char scheme[SCHEME_MAX], shown[512];
@@ -96,7 +98,7 @@ int aiops_store_open(struct aiops_store **out, const char *url, uv_loop_t *loop,
                  scheme);
         return AIOPS_EINVAL;
     }
-    if (queue_max == 0) {
+    if (opts->queue_max == 0) {
         snprintf(errbuf, errlen, "database URL '%s': the store queue must hold at least one row",
                  shown);
         return AIOPS_EINVAL;
@@ -109,8 +111,9 @@ int aiops_store_open(struct aiops_store **out, const char *url, uv_loop_t *loop,
     }
     s->ops = ops;
     s->loop = loop;
-    s->batch_ms = batch_ms;
-    s->queue_max = queue_max;
+    s->batch_ms = opts->batch_ms;
+    s->queue_max = opts->queue_max;
+    s->retention_days = opts->retention_days;
     err = ops->open(s, url, errbuf, errlen);
     if (err < 0)
         goto err_free_store;
@@ -127,4 +130,14 @@ void aiops_store_close(struct aiops_store *s)
         return;
     s->ops->close(s); /* releases what open acquired; the struct itself is ours */
     aiops_free(s);
+}
+
+int64_t aiops_store_prune_before_ms(const struct aiops_store *s)
+{
+    struct timespec ts;
+
+    if (s->retention_days == 0)
+        return INT64_MIN;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)s->retention_days * 86400000;
 }

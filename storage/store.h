@@ -41,6 +41,7 @@ struct aiops_event_record {
 };
 
 struct aiops_store_stats {
+    uint64_t pruned;  /* rows deleted for being older than the retention */
     uint64_t written; /* rows committed */
     uint64_t dropped; /* rows dropped because the queue was full */
     uint64_t failed;  /* rows lost to write errors */
@@ -109,17 +110,33 @@ struct aiops_store_ops {
     void (*stats)(struct aiops_store *s, struct aiops_store_stats *out);
 };
 
+/* How a store queues rows and how long it keeps them. */
+struct aiops_store_options {
+    uint32_t batch_ms;       /* longest a queued row waits before it is written */
+    uint32_t queue_max;      /* rows queued at most (>= 1) */
+    uint32_t retention_days; /* 0: rows are kept forever */
+};
+
+/* Retention: at open and every AIOPS_STORE_PRUNE_EVERY_S after, a store deletes the history
+ * rows (detection_history, anomaly_events) created, and the resolved events and checkpoints
+ * last updated, more than retention_days ago. Open events are kept, however old. */
+#define AIOPS_STORE_PRUNE_EVERY_S 3600u
+
 struct aiops_store {
     const struct aiops_store_ops *ops;
-    uv_loop_t *loop;    /* the agent's loop, or NULL */
-    uint32_t batch_ms;  /* longest a queued row waits before it is written */
-    uint32_t queue_max; /* rows queued at most */
+    uv_loop_t *loop;         /* the agent's loop, or NULL */
+    uint32_t batch_ms;       /* longest a queued row waits before it is written */
+    uint32_t queue_max;      /* rows queued at most */
+    uint32_t retention_days; /* 0: rows are kept forever */
 };
 
 /* Opens the store the URL names ("sqlite:///./aiops.db", "sqlite+aiosqlite:///...",
  * "sqlite://:memory:"). *out untouched on failure; errbuf says why. */
-int aiops_store_open(struct aiops_store **out, const char *url, uv_loop_t *loop, uint32_t batch_ms,
-                     uint32_t queue_max, char *errbuf, size_t errlen);
+int aiops_store_open(struct aiops_store **out, const char *url, uv_loop_t *loop,
+                     const struct aiops_store_options *opts, char *errbuf, size_t errlen);
+/* The moment before which rows are old enough to prune, in ms since the epoch, for a store
+ * keeping rows retention_days; INT64_MIN when it keeps them forever. */
+int64_t aiops_store_prune_before_ms(const struct aiops_store *s);
 /* Flushes and frees. NULL is a no-op. */
 void aiops_store_close(struct aiops_store *s);
 

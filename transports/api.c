@@ -457,6 +457,9 @@ static void handle_metrics(struct aiops_api *api, struct aiops_http_exchange *x)
                      "aiops_store_rows_total{outcome=\"failed\"} %llu\n",
                      (unsigned long long)st.written, (unsigned long long)st.dropped,
                      (unsigned long long)st.failed);
+    aiops_buf_metric_header(b, "aiops_store_rows_pruned_total", "counter",
+                            "Rows deleted for being older than storage.retention_days.");
+    aiops_buf_printf(b, "aiops_store_rows_pruned_total %llu\n", (unsigned long long)st.pruned);
     aiops_buf_metric_header(b, "aiops_store_queue_depth", "gauge",
                             "History rows waiting to be written.");
     aiops_buf_printf(b, "aiops_store_queue_depth %llu\n", (unsigned long long)st.queued);

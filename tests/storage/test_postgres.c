@@ -106,7 +106,9 @@ TestSuite(pg_open, .init = init_loop, .fini = fini_loop, .timeout = 60);
 static struct aiops_store *open_store(const char *u, uint32_t batch_ms, uint32_t queue_max)
 {
     struct aiops_store *s = NULL;
-    int err = aiops_store_open(&s, u, &loop, batch_ms, queue_max, errbuf, sizeof(errbuf));
+    int err = aiops_store_open(
+        &s, u, &loop, &(struct aiops_store_options){.batch_ms = batch_ms, .queue_max = queue_max},
+        errbuf, sizeof(errbuf));
 
     cr_assert(eq(int, err, 0), "open %s: %s", u, errbuf);
     return s;
@@ -588,7 +590,9 @@ Test(pg, refuses_a_database_with_a_newer_schema_version)
 
     exec(c, "CREATE TABLE schema_version (version integer NOT NULL, applied_at timestamptz);"
             "INSERT INTO schema_version VALUES (99, now())");
-    err = aiops_store_open(&s, url, &loop, LONG_MS, 10, errbuf, sizeof(errbuf));
+    err = aiops_store_open(&s, url, &loop,
+                           &(struct aiops_store_options){.batch_ms = LONG_MS, .queue_max = 10},
+                           errbuf, sizeof(errbuf));
     cr_assert(eq(int, err, AIOPS_EINVAL));
     cr_assert(eq(ptr, s, NULL));
     cr_assert(strstr(errbuf, "99") != NULL, "%s", errbuf);
@@ -634,7 +638,9 @@ Test(pg, open_cleans_up_after_every_allocation_failure)
 
     for (long n = 0;; n++) {
         aiops_mem_fail_after(n);
-        err = aiops_store_open(&s, url, &loop, LONG_MS, 10, errbuf, sizeof(errbuf));
+        err = aiops_store_open(&s, url, &loop,
+                               &(struct aiops_store_options){.batch_ms = LONG_MS, .queue_max = 10},
+                               errbuf, sizeof(errbuf));
         aiops_mem_fail_after(-1);
         if (err == 0)
             break;
@@ -652,7 +658,8 @@ Test(pg_open, names_an_unreachable_server_without_its_password)
 {
     struct aiops_store *s = NULL;
     /* Port 1 on loopback: refused at once. */
-    int err = aiops_store_open(&s, "postgresql://aiops:s3cret@127.0.0.1:1/aiops", &loop, 10, 10,
+    int err = aiops_store_open(&s, "postgresql://aiops:s3cret@127.0.0.1:1/aiops", &loop,
+                               &(struct aiops_store_options){.batch_ms = 10, .queue_max = 10},
                                errbuf, sizeof(errbuf));
 
     cr_assert(lt(int, err, 0));
@@ -666,7 +673,9 @@ Test(pg_open, names_an_unreachable_server_without_its_password)
 Test(pg_open, refuses_a_malformed_url)
 {
     struct aiops_store *s = NULL;
-    int err = aiops_store_open(&s, "postgresql://[::1/x", &loop, 10, 10, errbuf, sizeof(errbuf));
+    int err = aiops_store_open(&s, "postgresql://[::1/x", &loop,
+                               &(struct aiops_store_options){.batch_ms = 10, .queue_max = 10},
+                               errbuf, sizeof(errbuf));
 
     cr_assert(eq(int, err, AIOPS_EINVAL), "%s", errbuf);
     cr_assert(strstr(errbuf, "bad database URL") != NULL, "%s", errbuf);
@@ -675,8 +684,9 @@ Test(pg_open, refuses_a_malformed_url)
 Test(pg_open, needs_the_agents_loop)
 {
     struct aiops_store *s = NULL;
-    int err =
-        aiops_store_open(&s, "postgresql://127.0.0.1:1/x", NULL, 10, 10, errbuf, sizeof(errbuf));
+    int err = aiops_store_open(&s, "postgresql://127.0.0.1:1/x", NULL,
+                               &(struct aiops_store_options){.batch_ms = 10, .queue_max = 10},
+                               errbuf, sizeof(errbuf));
 
     cr_assert(eq(int, err, AIOPS_EINVAL));
     cr_assert(strstr(errbuf, "postgresql needs the agent's loop") != NULL, "%s", errbuf);
@@ -895,4 +905,49 @@ Test(pg, query_events_fails_at_once_while_the_server_is_down)
     }
     expect_ids(s, q, "c,b,a");
     close_store(s);
+}
+
+/* The retention: as the store connects it deletes, in one statement of the loop's pipeline,
+ * history rows and resolved events older than retention_days; newer rows and open events stay. */
+Test(pg, deletes_what_is_older_than_the_retention_and_keeps_open_events)
+{
+    struct aiops_store *s = open_store(url, 10, 100), *r = NULL;
+    PGconn *c = db();
+    struct aiops_store_stats st;
+    uint64_t end;
+    int err;
+
+    exec(c, "INSERT INTO detection_history (resource_id, created_at) VALUES"
+            " ('old', now() - interval '40 days'), ('old', now() - interval '31 days'),"
+            " ('recent', now() - interval '29 days');"
+            "INSERT INTO anomaly_events (resource_id, created_at) VALUES"
+            " ('old', now() - interval '40 days'), ('recent', now());"
+            "INSERT INTO events (id, status, start_time, updated_at, version) VALUES"
+            " ('old-resolved', 'resolved', now() - interval '40 days',"
+            " now() - interval '40 days', 1),"
+            " ('old-open', 'open', now() - interval '40 days', now() - interval '40 days', 1),"
+            " ('recent-resolved', 'resolved', now(), now(), 1);"
+            "INSERT INTO checkpoints (series_key, state, updated_at) VALUES"
+            " ('gone', '\\x00', now() - interval '40 days'), ('live', '\\x00', now())");
+    close_store(s);
+    err = aiops_store_open(
+        &r, url, &loop,
+        &(struct aiops_store_options){.batch_ms = 10, .queue_max = 100, .retention_days = 30},
+        errbuf, sizeof(errbuf));
+    cr_assert(eq(int, err, 0), "%s", errbuf);
+    end = now_ms() + WAIT_MS;
+    do {
+        uv_run(&loop, UV_RUN_ONCE);
+        aiops_store_stats(r, &st);
+    } while (st.pruned < 5 && now_ms() < end);
+    cr_assert(eq(u64, st.pruned, 5), "2 + 1 history rows, 1 event, 1 checkpoint");
+    cr_assert(eq(u64, st.written, 0), "the delete is not a row written");
+    close_store(r);
+    cr_assert(eq(long, count(c, "SELECT count(*) FROM detection_history"), 1));
+    cr_assert(eq(long, count(c, "SELECT count(*) FROM anomaly_events"), 1));
+    cr_assert(eq(long, count(c, "SELECT count(*) FROM checkpoints WHERE series_key = 'live'"), 1));
+    cr_assert(eq(long, count(c, "SELECT count(*) FROM checkpoints"), 1));
+    cr_assert(eq(long, count(c, "SELECT count(*) FROM events WHERE id <> 'old-resolved'"), 2));
+    cr_assert(eq(long, count(c, "SELECT count(*) FROM events"), 2));
+    PQfinish(c);
 }

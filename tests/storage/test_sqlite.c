@@ -4,6 +4,7 @@
  * allocation failures and concurrent appenders. Rows are read back with the sqlite3 API. */
 #include "agent/err.h"
 #include "agent/mem.h"
+#include "agent/timestamp.h"
 #include "storage/sqlite.h"
 #include "storage/store.h"
 #include "tests/support.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define T0      1767225600123 /* 2026-01-01T00:00:00.123Z in ms */
@@ -74,7 +76,22 @@ static struct aiops_detection_record detection(const char *resource, int64_t i)
 static struct aiops_store *open_store(const char *u, uint32_t batch_ms, uint32_t queue_max)
 {
     struct aiops_store *s = NULL;
-    int err = aiops_store_open(&s, u, NULL, batch_ms, queue_max, errbuf, sizeof(errbuf));
+    int err = aiops_store_open(
+        &s, u, NULL, &(struct aiops_store_options){.batch_ms = batch_ms, .queue_max = queue_max},
+        errbuf, sizeof(errbuf));
+
+    cr_assert(eq(int, err, 0), "open %s: %s", u, errbuf);
+    return s;
+}
+
+static struct aiops_store *open_retaining(const char *u, uint32_t retention_days)
+{
+    struct aiops_store *s = NULL;
+    int err = aiops_store_open(&s, u, NULL,
+                               &(struct aiops_store_options){.batch_ms = LONG_MS,
+                                                             .queue_max = 10,
+                                                             .retention_days = retention_days},
+                               errbuf, sizeof(errbuf));
 
     cr_assert(eq(int, err, 0), "open %s: %s", u, errbuf);
     return s;
@@ -385,7 +402,9 @@ Test(sqlite, refuses_a_database_with_a_newer_schema_version)
 
     cr_assert(eq(int, sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK));
     sqlite3_close(db);
-    err = aiops_store_open(&s, url, NULL, LONG_MS, 10, errbuf, sizeof(errbuf));
+    err = aiops_store_open(&s, url, NULL,
+                           &(struct aiops_store_options){.batch_ms = LONG_MS, .queue_max = 10},
+                           errbuf, sizeof(errbuf));
     cr_assert(eq(int, err, AIOPS_EINVAL));
     cr_assert(eq(ptr, s, NULL));
     cr_assert(strstr(errbuf, "99") != NULL, "%s", errbuf);
@@ -400,7 +419,9 @@ Test(sqlite, names_the_path_it_cannot_open)
     const char *bad = "sqlite:////nonexistent-aiops-dir/sub/history.db";
     int err;
 
-    err = aiops_store_open(&s, bad, NULL, LONG_MS, 10, errbuf, sizeof(errbuf));
+    err = aiops_store_open(&s, bad, NULL,
+                           &(struct aiops_store_options){.batch_ms = LONG_MS, .queue_max = 10},
+                           errbuf, sizeof(errbuf));
     cr_assert(err < 0);
     cr_assert(eq(ptr, s, NULL));
     cr_assert(strstr(errbuf, "/nonexistent-aiops-dir/sub/history.db") != NULL, "%s", errbuf);
@@ -412,7 +433,9 @@ Test(sqlite, refuses_a_url_with_a_host)
     struct aiops_store *s = NULL;
 
     cr_assert(eq(int,
-                 aiops_store_open(&s, "sqlite://host/x.db", NULL, 10, 10, errbuf, sizeof(errbuf)),
+                 aiops_store_open(&s, "sqlite://host/x.db", NULL,
+                                  &(struct aiops_store_options){.batch_ms = 10, .queue_max = 10},
+                                  errbuf, sizeof(errbuf)),
                  AIOPS_EINVAL));
     cr_assert(strstr(errbuf, "sqlite://host/x.db") != NULL, "%s", errbuf);
 }
@@ -475,7 +498,9 @@ Test(sqlite, open_cleans_up_after_every_allocation_failure)
 
     for (long n = 0;; n++) {
         aiops_mem_fail_after(n);
-        err = aiops_store_open(&s, url, NULL, LONG_MS, 10, errbuf, sizeof(errbuf));
+        err = aiops_store_open(&s, url, NULL,
+                               &(struct aiops_store_options){.batch_ms = LONG_MS, .queue_max = 10},
+                               errbuf, sizeof(errbuf));
         aiops_mem_fail_after(-1);
         if (err == 0)
             break;
@@ -1087,4 +1112,83 @@ Test(sqlite, query_events_reports_a_read_error)
     cr_assert(eq(int, aiops_store_query_events(s, &q, gather, &f), AIOPS_EIO));
     cr_assert(eq(sz, f.n, 0));
     aiops_store_close(s);
+}
+
+/* The retention: history rows and resolved events older than retention_days go, in chunks, as
+ * the store opens; newer rows and open events stay. */
+Test(sqlite, deletes_what_is_older_than_the_retention_and_keeps_open_events)
+{
+    int64_t now_ms = (int64_t)time(NULL) * 1000, old_ms = now_ms - 40 * 86400000LL;
+    struct aiops_store *s = open_store(url, LONG_MS, 20000);
+    struct aiops_store_stats st;
+    sqlite3 *db;
+    char sql[1024], old[40], recent[40];
+    int waited = 0;
+
+    /* More old rows than one delete takes (5,000), so the chunks have to follow each other. */
+    for (int i = 0; i < 12000; i++) {
+        struct aiops_detection_record d = detection("old", i);
+
+        d.created_at_ms = old_ms + i;
+        cr_assert(eq(int, aiops_store_append_detection(s, &d), 0));
+    }
+    for (int i = 0; i < 2; i++) {
+        struct aiops_detection_record d = detection("recent", i);
+
+        d.created_at_ms = now_ms - 86400000 + i;
+        cr_assert(eq(int, aiops_store_append_detection(s, &d), 0));
+    }
+    cr_assert(eq(int, aiops_store_flush(s), 0));
+    aiops_store_close(s);
+    aiops_time_format_sql(old_ms, old, sizeof(old));
+    aiops_time_format_sql(now_ms - 86400000, recent, sizeof(recent));
+    db = open_db();
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO anomaly_events (resource_id, created_at) VALUES ('old', '%s'),"
+             " ('recent', '%s');"
+             "INSERT INTO events (id, status, start_time, updated_at, version) VALUES"
+             " ('old-resolved', 'resolved', '%s', '%s', 1), ('old-open', 'open', '%s', '%s', 1),"
+             " ('recent-resolved', 'resolved', '%s', '%s', 1);"
+             "INSERT INTO checkpoints (series_key, state, updated_at) VALUES ('gone', x'00', '%s'),"
+             " ('live', x'00', '%s');",
+             old, recent, old, old, old, old, recent, recent, old, recent);
+    cr_assert(eq(int, sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK), "%s",
+              sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    s = open_retaining(url, 30);
+    do {
+        aiops_store_stats(s, &st);
+        if (st.pruned < 12003)
+            usleep(10000);
+    } while (st.pruned < 12003 && ++waited < 500);
+    cr_assert(eq(u64, st.pruned, 12003), "12,000 + 1 history rows, 1 event, 1 checkpoint");
+    aiops_store_close(s);
+    cr_assert(eq(i64, count_rows("detection_history"), 2));
+    cr_assert(eq(i64, count_rows("anomaly_events"), 1));
+    cr_assert(eq(i64, count_rows("checkpoints"), 1));
+    db = open_db();
+    cr_assert(eq(i64, query(db, "SELECT count(*) FROM events WHERE id = 'old-resolved'"), 0));
+    cr_assert(eq(i64, query(db, "SELECT count(*) FROM events WHERE id = 'old-open'"), 1));
+    cr_assert(eq(i64, query(db, "SELECT count(*) FROM events WHERE id = 'recent-resolved'"), 1));
+    cr_assert(
+        eq(i64, query(db, "SELECT count(*) FROM detection_history WHERE resource_id = 'old'"), 0));
+    sqlite3_close(db);
+}
+
+Test(sqlite, keeps_everything_when_the_retention_is_zero)
+{
+    struct aiops_store *s = open_store(url, LONG_MS, 10);
+    struct aiops_detection_record d = detection("ancient", 0);
+    struct aiops_store_stats st;
+
+    d.created_at_ms = 0; /* 1970 */
+    cr_assert(eq(int, aiops_store_append_detection(s, &d), 0));
+    aiops_store_close(s);
+    s = open_retaining(url, 0);
+    cr_assert(eq(int, aiops_store_flush(s), 0));
+    aiops_store_stats(s, &st);
+    aiops_store_close(s);
+    cr_assert(eq(u64, st.pruned, 0));
+    cr_assert(eq(i64, count_rows("detection_history"), 1));
 }
