@@ -97,8 +97,12 @@ static int serve(struct agent *a, const struct aiops_config *cfg, struct aiops_s
         goto err_destroy_api;
     }
     aiops_api_set_pipeline(a->api, a->pipeline);
-    err = aiops_http_server_create(&a->http, &a->loop, host, port, cfg->max_body_bytes,
-                                   aiops_api_handle, a->api, errbuf, sizeof(errbuf));
+    err = aiops_http_server_create(
+        &a->http, &a->loop, host, port,
+        &(struct aiops_http_limits){.max_body = cfg->max_body_bytes,
+                                    .idle_ms = cfg->http_idle_timeout_ms,
+                                    .request_ms = cfg->http_request_timeout_ms},
+        aiops_api_handle, a->api, errbuf, sizeof(errbuf));
     if (err < 0) {
         aiops_error("agent", "%s", errbuf);
         goto err_destroy_api;

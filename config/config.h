@@ -36,12 +36,14 @@ struct aiops_config_rule {
 
 struct aiops_config {
     /* http */
-    char *listen;               /* "ADDR:PORT", default "127.0.0.1:8000" */
-    uint64_t max_body_bytes;    /* request body limit, default 16 MiB */
-    char *cors_origins;         /* comma-separated allowed origins; empty: CORS off */
-    uint32_t detect_max_series; /* series per detect request, default 10 */
-    uint32_t detect_min_points; /* points per series, default 10 */
-    uint32_t detect_max_points; /* points per series, default 1,000,000 */
+    char *listen;                     /* "ADDR:PORT", default "127.0.0.1:8000" */
+    uint64_t max_body_bytes;          /* request body limit, default 16 MiB */
+    char *cors_origins;               /* comma-separated allowed origins; empty: CORS off */
+    uint32_t detect_max_series;       /* series per detect request, default 10 */
+    uint32_t detect_min_points;       /* points per series, default 10 */
+    uint32_t detect_max_points;       /* points per series, default 1,000,000 */
+    uint32_t http_idle_timeout_ms;    /* idle keep-alive connections are closed after this */
+    uint32_t http_request_timeout_ms; /* a request must arrive whole within this, or 408 */
     /* storage */
     char *database_url;            /* "sqlite:///./aiops.db"; "sqlite+aiosqlite:///" accepted */
     uint32_t store_batch_ms;       /* longest a history row waits before its batch is written */

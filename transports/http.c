@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define READ_CHUNK 65536 /* bytes asked of the kernel per read */
-#define SWEEP_MS   5000  /* how often idle connections are looked for */
+#define SWEEP_MS   5000  /* how often idle and slow connections are looked for, at most */
 
 struct conn {
     uv_tcp_t tcp; /* first: the handle's data is the conn */
@@ -23,12 +23,13 @@ struct conn {
     struct aiops_http_exchange x;
     char *in; /* bytes read and not yet parsed */
     size_t in_len, in_cap;
-    uint64_t last_active_ms; /* uv_now of the last read or answer */
-    bool busy;               /* x is with the handler */
-    bool processing;         /* inside process(): answers made now must not recurse */
-    bool last_request;       /* answered with Connection: close; read no more */
-    bool closing;            /* uv_close called */
-    bool closed;             /* its close callback ran */
+    uint64_t last_active_ms;   /* uv_now of the last read or answer */
+    uint64_t request_start_ms; /* uv_now of the first byte of the request being read */
+    bool busy;                 /* x is with the handler */
+    bool processing;           /* inside process(): answers made now must not recurse */
+    bool last_request;         /* answered with Connection: close; read no more */
+    bool closing;              /* uv_close called */
+    bool closed;               /* its close callback ran */
     bool reading;
     /* A streaming response (aiops_http_stream_begin) owns the connection from then on. */
     bool streaming;
@@ -51,7 +52,7 @@ struct aiops_http_server {
     uv_tcp_t listener;
     uv_timer_t sweep;
     uv_loop_t *loop;
-    uint64_t max_body;
+    struct aiops_http_limits limits;
     aiops_http_handler_fn handler;
     void *ctx;
     struct conn *conns; /* open connections */
@@ -207,6 +208,12 @@ static void stop_reading(struct conn *c)
     }
 }
 
+/* True while part of a request has arrived: a shutdown waits for the rest. */
+static bool is_mid_request(const struct conn *c)
+{
+    return c->reader.in_message || c->in_len > 0;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = stream->data;
@@ -220,15 +227,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         c->in_len = 0;
         return;
     }
+    if (!is_mid_request(c))
+        c->request_start_ms = uv_now(c->srv->loop);
     c->in_len += (size_t)nread;
     c->last_active_ms = uv_now(c->srv->loop);
     process(c);
-}
-
-/* True while part of a request has arrived: a shutdown waits for the rest. */
-static bool is_mid_request(const struct conn *c)
-{
-    return c->reader.in_message || c->in_len > 0;
 }
 
 /* Parses what was read, one request at a time, until the input runs out or a request is
@@ -292,7 +295,7 @@ static void on_connection(uv_stream_t *listener, int status)
     aiops_http_exchange_init(&c->x);
     c->x.respond = respond;
     c->x.owner = c;
-    aiops_http_reader_init(&c->reader, &c->x, s->max_body);
+    aiops_http_reader_init(&c->reader, &c->x, s->limits.max_body);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -320,7 +323,8 @@ err_reject : {
 }
 }
 
-/* Closes connections that sat idle (no request in flight) for AIOPS_HTTP_IDLE_MS, so idle
+/* Closes connections that sat idle (no request in flight) for limits.idle_ms, and answers
+ * 408 to requests still incomplete limits.request_ms after their first byte, so idle
  * keep-alive clients and slow senders cannot hold sockets forever. */
 static void on_sweep(uv_timer_t *t)
 {
@@ -328,18 +332,29 @@ static void on_sweep(uv_timer_t *t)
     uint64_t now = uv_now(s->loop);
 
     for (struct conn *c = s->conns; c != NULL; c = c->next) {
-        if (!c->busy && !c->streaming && now - c->last_active_ms >= AIOPS_HTTP_IDLE_MS)
+        if (c->busy || c->streaming || c->closing || c->last_request)
+            continue;
+        if (is_mid_request(c) && now - c->request_start_ms >= s->limits.request_ms) {
+            c->in_len = 0;
+            c->last_request = true;
+            stop_reading(c);
+            c->x.keep_alive = false;
+            aiops_http_error(&c->x, 408, "the request did not arrive in time");
+            send_response(c);
+        } else if (now - c->last_active_ms >= s->limits.idle_ms) {
             conn_close(c);
+        }
     }
 }
 
 int aiops_http_server_create(struct aiops_http_server **out, uv_loop_t *loop, const char *host,
-                             int port, uint64_t max_body, aiops_http_handler_fn handler, void *ctx,
-                             char *errbuf, size_t errlen)
+                             int port, const struct aiops_http_limits *limits,
+                             aiops_http_handler_fn handler, void *ctx, char *errbuf, size_t errlen)
 {
     struct aiops_http_server *s;
     struct sockaddr_storage addr;
     int namelen = sizeof(addr);
+    uint64_t sweep_ms;
     int err;
 
     if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
@@ -353,7 +368,7 @@ int aiops_http_server_create(struct aiops_http_server **out, uv_loop_t *loop, co
         return AIOPS_ENOMEM;
     }
     s->loop = loop;
-    s->max_body = max_body;
+    s->limits = *limits;
     s->handler = handler;
     s->ctx = ctx;
     err = uv_tcp_init(loop, &s->listener);
@@ -375,7 +390,9 @@ int aiops_http_server_create(struct aiops_http_server **out, uv_loop_t *loop, co
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;
     s->open_handles++;
-    uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    sweep_ms = limits->idle_ms < limits->request_ms ? limits->idle_ms : limits->request_ms;
+    sweep_ms = sweep_ms / 4 < SWEEP_MS ? sweep_ms / 4 + 1 : SWEEP_MS;
+    uv_timer_start(&s->sweep, on_sweep, sweep_ms, sweep_ms);
     uv_unref((uv_handle_t *)&s->sweep);
     *out = s;
     return 0;

@@ -17,7 +17,15 @@
 /* Limits of one request; the server answers 4xx and closes the connection past them. */
 #define AIOPS_HTTP_MAX_URL     8192  /* bytes of request target (414) */
 #define AIOPS_HTTP_MAX_HEADERS 16384 /* bytes of header lines (431) */
-#define AIOPS_HTTP_IDLE_MS     30000 /* a connection with no request in flight is closed after */
+
+/* What the server accepts and how long it waits (http.* in the configuration). */
+struct aiops_http_limits {
+    uint64_t max_body;   /* bytes of request body (413 past it) */
+    uint32_t idle_ms;    /* a connection with no request in flight is closed after this */
+    uint32_t request_ms; /* a request must arrive whole within this long of its first byte, or
+                          * it is answered 408 and the connection closed: a client trickling a
+                          * byte now and then cannot hold a socket */
+};
 
 struct aiops_http_request {
     enum http_method method;
@@ -127,8 +135,8 @@ struct aiops_http_server;
 /* Listens on host:port on loop; every request goes to handler(ctx, x). Returns 0 or a negative
  * AIOPS_E* (or UV_*) code with errbuf saying why (e.g. the port is taken). */
 int aiops_http_server_create(struct aiops_http_server **out, uv_loop_t *loop, const char *host,
-                             int port, uint64_t max_body, aiops_http_handler_fn handler, void *ctx,
-                             char *errbuf, size_t errlen);
+                             int port, const struct aiops_http_limits *limits,
+                             aiops_http_handler_fn handler, void *ctx, char *errbuf, size_t errlen);
 /* Streams are ended by aiops_http_server_close at once (they never finish on their own). */
 /* After aiops_http_server_close: closes every connection now, even those mid-request (their
  * handler still answers, into nothing). For a shutdown that has waited long enough. */

@@ -272,6 +272,39 @@ class Limits(unittest.TestCase):
             self.assertIn("larger than the configured limit", json.loads(data)["detail"])
             self.assertEqual(a.request("GET", "/health")[0], 200)
 
+    def test_a_request_trickling_in_gets_408_and_an_idle_connection_is_closed(self):
+        with Agent(BINARY, "--set", "http.request_timeout_ms=800",
+                   "--set", "http.idle_timeout_ms=600") as a:
+            started = time.monotonic()
+            with socket.create_connection(("127.0.0.1", a.port), timeout=10) as slow, \
+                    socket.create_connection(("127.0.0.1", a.port), timeout=10) as idle:
+                slow.sendall(b"POST /api/v1/detect HTTP/1.1\r\nHost: x\r\n")
+                data = b""
+                for _ in range(20):  # a header line every 100 ms: active, never complete
+                    slow.sendall(b"X-Slow: 1\r\n")
+                    time.sleep(0.1)
+                    try:
+                        slow.settimeout(0.01)
+                        data += slow.recv(65536)
+                    except socket.timeout:
+                        continue
+                    except ConnectionError:
+                        break
+                    if data:
+                        break
+                slow.settimeout(5)
+                while not data.endswith(b"}"):
+                    more = slow.recv(65536)
+                    if not more:
+                        break
+                    data += more
+                self.assertTrue(data.startswith(b"HTTP/1.1 408 "), data)
+                self.assertIn(b'"detail":"the request did not arrive in time"', data)
+                self.assertLess(time.monotonic() - started, 1.9, "answered soon after 0.8 s")
+                idle.settimeout(5)
+                self.assertEqual(idle.recv(1), b"", "the idle connection was closed")
+            self.assertEqual(a.request("GET", "/health")[0], 200)
+
     def test_configured_origins_get_cors_headers(self):
         with Agent(BINARY, "--set", "http.cors_origins=http://dash.test") as a:
             _, hdrs, _ = a.request("GET", "/health", headers={"Origin": "http://dash.test"})

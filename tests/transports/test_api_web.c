@@ -154,11 +154,14 @@ static void start_server(size_t max_clients, size_t max_unsent)
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, on_tick, 5, 5);
     cr_assert(eq(int, aiops_web_create(&web, &loop, max_clients, max_unsent), 0));
-    cr_assert(eq(int,
-                 aiops_http_server_create(&server, &loop, "127.0.0.1", 0, 1 << 20, handle, NULL,
-                                          err, sizeof(err)),
-                 0),
-              "%s", err);
+    cr_assert(
+        eq(int,
+           aiops_http_server_create(&server, &loop, "127.0.0.1", 0,
+                                    &(struct aiops_http_limits){
+                                        .max_body = 1 << 20, .idle_ms = 30000, .request_ms = 60000},
+                                    handle, NULL, err, sizeof(err)),
+           0),
+        "%s", err);
     server_closed = false;
 }
 
