@@ -24,12 +24,22 @@
  * the spread of the last 1024 one-step-ahead residuals: the larger of 1.4826 * MAD and the 99th
  * percentile of |residual| / 2.576, so metrics with heavy-tailed noise get a wider interval.
  * Points beyond 2 scales weigh less in later refits (Huber), so a spike does not bend the fit.
+ * Seasonal check: a point's z is the lower of the forecast's and of how far it lies outside the
+ * range of the values within an hour of the same time on each of the last 3 days (all three
+ * must agree), in units of the larger of the scale and that range / 8. A spike that recurs
+ * every day (a nightly job), which the Fourier terms cannot forecast, is then normal; a new one
+ * is not. The history keeps at least 1,024 points for it (3.5 days of 5-minute samples; finer
+ * samples need a larger window, 4,400 at 1 minute, up to the cap of 8,192, or the check never
+ * sees three full days and stays out of the way); the
+ * fit still uses the latest max(window, 640). When the check clears a point outside the
+ * forecast's band, the band is still the forecast's.
  * The first fit needs 32 points; nothing is scored before it (the warm-up). After a flag, the
  * threshold doubles for 144 points (a refractory period: one incident, one alert, unless a
  * much larger one follows); the score then uses the doubled threshold, so score >= 0.5 always
  * means is_anomaly.
  *
- * Batch path: fits the whole series at once (25 changepoints), refits once with Huber weights
+ * Batch path (without the seasonal check: a detect request rarely spans three days): fits the
+ * whole series at once (25 changepoints), refits once with Huber weights
  * so the anomalies themselves do not bend the fit, and scores each point's in-sample residual
  * against the same robust scale of all residuals. It sees the future (the fit is two-sided)
  * and has no refractory period, so it flags every point outside the interval; on a clean series

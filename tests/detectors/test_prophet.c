@@ -71,6 +71,35 @@ Test(prophet, flags_a_spike_in_a_daily_seasonal_series_and_nothing_else)
     aiops_detector_destroy(d);
 }
 
+/* A nightly job: a spike at 02:00 every day, which the Fourier terms cannot forecast. Once three
+ * days of history show it, the seasonal check finds it normal; the same spike at another time
+ * of day is still an anomaly. */
+Test(prophet, learns_a_spike_that_recurs_daily_and_still_flags_a_new_one)
+{
+    enum { N = 6 * PER_DAY, NIGHTLY = 24, ODD = 5 * PER_DAY + 150 };
+    static struct aiops_point pts[N];
+    static struct aiops_verdict v[N];
+    struct aiops_detector *d = make(256, AIOPS_SENSITIVITY_MEDIUM);
+    int flagged_late = 0;
+
+    seasonal(pts, N, 3);
+    for (size_t day = 0; day < 6; day++)
+        pts[day * PER_DAY + NIGHTLY].value += 30.0;
+    pts[ODD].value += 30.0;
+    run(d, pts, N, v);
+    for (size_t day = 3; day < 6; day++) {
+        size_t i = day * PER_DAY + NIGHTLY;
+
+        cr_assert(not(v[i].is_anomaly), "the nightly spike of day %zu: score %g", day, v[i].score);
+        cr_assert(lt(dbl, v[i].statistic, 3.0));
+    }
+    cr_assert(v[ODD].is_anomaly, "the same spike at another hour: score %g", v[ODD].score);
+    for (size_t i = 3 * PER_DAY; i < N; i++)
+        flagged_late += v[i].is_anomaly;
+    cr_assert(eq(int, flagged_late, 1), "only the odd spike in the last three days");
+    aiops_detector_destroy(d);
+}
+
 Test(prophet, flags_a_level_shift_near_its_start)
 {
     enum { N = 1500, SHIFT = 900 };
