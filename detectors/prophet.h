@@ -22,7 +22,9 @@
  * max(32, history/16) points. Each point is scored against the current fit's forecast, so a
  * level shift is flagged at its start, then absorbed by later refits. The interval's scale is
  * the spread of the last 1024 one-step-ahead residuals: the larger of 1.4826 * MAD and the 99th
- * percentile of |residual| / 2.576, so metrics with heavy-tailed noise get a wider interval.
+ * percentile of |residual| / 2.576, so metrics with heavy-tailed noise get a wider interval;
+ * and at least that spread of the last 384 residuals, so a noisier stretch (bursts) widens the
+ * interval within a day and a quieter one does not narrow it.
  * Points beyond 2 scales weigh less in later refits (Huber), so a spike does not bend the fit.
  * Seasonal check: a point's z is the lower of the forecast's and of how far it lies outside the
  * range of the values within an hour of the same time on each of the last 3 days (all three

@@ -100,6 +100,29 @@ Test(prophet, learns_a_spike_that_recurs_daily_and_still_flags_a_new_one)
     aiops_detector_destroy(d);
 }
 
+/* A stretch of bursts (a busy job, a noisy neighbour): the interval widens to it from the
+ * latest 384 residuals, so after the first bursts the rest are not alerts; the long-run spread
+ * alone needs 1% of 1,024 residuals to be bursts first. */
+Test(prophet, widens_its_interval_soon_after_bursts_become_common)
+{
+    enum { N = 6 * PER_DAY, START = 4 * PER_DAY, EVERY = 30 };
+    static struct aiops_point pts[N];
+    static struct aiops_verdict v[N];
+    struct aiops_detector *d = make(256, AIOPS_SENSITIVITY_MEDIUM);
+    int flagged = 0;
+
+    seasonal(pts, N, 5);
+    for (size_t i = START; i < N; i += EVERY)
+        pts[i].value += 6.0 + (double)(i % 7) / 7.0;
+    run(d, pts, N, v);
+    for (size_t i = START; i < N; i++)
+        flagged += v[i].is_anomaly;
+    cr_assert(v[START].is_anomaly, "the first burst is news");
+    /* 4 of 19 here; 7 with the long-run spread alone. */
+    cr_assert(le(int, flagged, 5), "flagged %d of %d bursts", flagged, (N - START) / EVERY);
+    aiops_detector_destroy(d);
+}
+
 Test(prophet, flags_a_level_shift_near_its_start)
 {
     enum { N = 1500, SHIFT = 900 };
