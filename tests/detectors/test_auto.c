@@ -75,7 +75,7 @@ Test(auto_method, stays_quiet_on_clean_seasonal_data_at_medium)
     cr_assert(le(int, run(&p), 2), "at most a flag or two in 3,000 clean points");
 }
 
-Test(auto_method, scores_half_the_strongest_component_plus_half_their_mean)
+Test(auto_method, scores_0_65_of_the_strongest_component_plus_0_35_of_their_mean)
 {
     const struct aiops_detector_ops *parts[] = {&aiops_matrix_profile_ops, &aiops_prophet_ops};
     static struct aiops_verdict second[N];
@@ -95,7 +95,7 @@ Test(auto_method, scores_half_the_strongest_component_plus_half_their_mean)
     aiops_detector_destroy(d);
     for (int i = 0; i < N; i++) {
         double a = part[i].score, b = second[i].score;
-        double want = 0.5 * fmax(a, b) + 0.25 * (a + b);
+        double want = 0.65 * fmax(a, b) + 0.175 * (a + b);
 
         if (i > 2000 && i <= 2016) /* auto's refractory points are capped below 0.5 */
             want = fmin(want, 0.49);
