@@ -7,6 +7,7 @@
 #include "agent/timestamp.h"
 #include "storage/sqlite.h"
 #include "storage/store.h"
+#include "tests/storage/support_events.h"
 #include "tests/support.h"
 
 #include <criterion/criterion.h>
@@ -20,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define T0      1767225600123 /* 2026-01-01T00:00:00.123Z in ms */
-#define LONG_MS 60000         /* a batch_ms no test waits out */
+#define T0      AIOPS_TEST_T0
+#define LONG_MS 60000 /* a batch_ms no test waits out */
 
 static char dir[64];
 static char db_path[128];
@@ -73,28 +74,18 @@ static struct aiops_detection_record detection(const char *resource, int64_t i)
     };
 }
 
-static struct aiops_store *open_store(const char *u, uint32_t batch_ms, uint32_t queue_max)
+static struct aiops_store *open_with(const char *u, struct aiops_store_options o)
 {
     struct aiops_store *s = NULL;
-    int err = aiops_store_open(
-        &s, u, NULL, &(struct aiops_store_options){.batch_ms = batch_ms, .queue_max = queue_max},
-        errbuf, sizeof(errbuf));
+    int err = aiops_store_open(&s, u, NULL, &o, errbuf, sizeof(errbuf));
 
     cr_assert(eq(int, err, 0), "open %s: %s", u, errbuf);
     return s;
 }
 
-static struct aiops_store *open_retaining(const char *u, uint32_t retention_days)
+static struct aiops_store *open_store(const char *u, uint32_t batch_ms, uint32_t queue_max)
 {
-    struct aiops_store *s = NULL;
-    int err = aiops_store_open(&s, u, NULL,
-                               &(struct aiops_store_options){.batch_ms = LONG_MS,
-                                                             .queue_max = 10,
-                                                             .retention_days = retention_days},
-                               errbuf, sizeof(errbuf));
-
-    cr_assert(eq(int, err, 0), "open %s: %s", u, errbuf);
-    return s;
+    return open_with(u, (struct aiops_store_options){.batch_ms = batch_ms, .queue_max = queue_max});
 }
 
 static sqlite3 *open_db(void)
@@ -905,178 +896,7 @@ Test(sqlite, upsert_and_checkpoint_fail_cleanly_when_memory_runs_out)
     aiops_store_close(s);
 }
 
-/* ---- query_events ---------------------------------------------------------------------- */
-
-/* A copy of one event query_events passed, whose strings live only during the call. */
-struct got {
-    char id[AIOPS_EVENT_ID_LEN], incident[AIOPS_EVENT_ID_LEN];
-    char resource[32], metric[32], labels[64], severity[16], method[16], reason[96];
-    enum aiops_event_status status;
-    int64_t start_ms, end_ms, updated_ms, points;
-    double duration, score, peak, priority;
-    uint32_t version;
-};
-
-struct found {
-    struct got rows[8];
-    size_t n;
-    size_t stop_at; /* fn fails on this call (1-based); 0: never */
-};
-
-static void copy(char *dst, size_t len, const char *s)
-{
-    snprintf(dst, len, "%s", s != NULL ? s : "(null)");
-}
-
-static int gather(void *ctx, const struct aiops_event *e)
-{
-    struct found *f = ctx;
-    struct got *g;
-
-    cr_assert(lt(sz, f->n, sizeof(f->rows) / sizeof(f->rows[0])));
-    g = &f->rows[f->n++];
-    copy(g->id, sizeof(g->id), e->id);
-    copy(g->incident, sizeof(g->incident), e->incident_id);
-    copy(g->resource, sizeof(g->resource), e->resource_id);
-    copy(g->metric, sizeof(g->metric), e->metric);
-    copy(g->labels, sizeof(g->labels), e->labels_json);
-    copy(g->severity, sizeof(g->severity), e->severity);
-    copy(g->method, sizeof(g->method), e->method);
-    copy(g->reason, sizeof(g->reason), e->reason);
-    g->status = e->status;
-    g->start_ms = e->start_ms;
-    g->end_ms = e->end_ms;
-    g->updated_ms = e->updated_ms;
-    g->points = e->anomaly_points;
-    g->duration = e->duration_seconds;
-    g->score = e->max_score;
-    g->peak = e->peak_value;
-    g->priority = e->priority;
-    g->version = e->version;
-    return f->n == f->stop_at ? AIOPS_EINVAL : 0;
-}
-
-/* Queries with q and checks the ids returned, in order ("c,b,a"; "" for none). */
-static void expect_ids(struct aiops_store *s, struct aiops_event_query q, const char *ids)
-{
-    struct found f = {0};
-    char joined[128] = "";
-
-    cr_assert(eq(int, aiops_store_query_events(s, &q, gather, &f), 0));
-    for (size_t i = 0; i < f.n; i++)
-        snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s%s", i > 0 ? "," : "",
-                 f.rows[i].id);
-    cr_assert(eq(str, joined, (char *)ids));
-}
-
-#define ANY_EVENT ((struct aiops_event_query){.status = -1, .since_ms = INT64_MIN})
-#define HOUR_MS   3600000
-
-/* Stores three events: "a" (server-01, open, two versions), "b" (server-02, resolved, no
- * labels) and "c" (server-01, resolved, no severity or method), started an hour apart. */
-static void store_three(struct aiops_store *s)
-{
-    struct aiops_event a1 = stream_event("a", 1), a2 = stream_event("a", 2);
-    struct aiops_event b = stream_event("b", 3), c = stream_event("c", 3);
-
-    a1.priority = 0.5;
-    a2.priority = 0.6;
-    b.resource_id = "server-02";
-    b.labels_json = NULL;
-    b.start_ms = T0 + HOUR_MS;
-    b.end_ms = T0 + HOUR_MS + 60000;
-    b.priority = 0.9;
-    c.start_ms = T0 + 2 * HOUR_MS;
-    c.end_ms = T0 + 2 * HOUR_MS + 60000;
-    c.priority = 0.2;
-    c.severity = NULL;
-    c.method = NULL;
-    c.incident_id[0] = '\0';
-    cr_assert(eq(int, aiops_store_upsert_event(s, &a1, 1), 0));
-    cr_assert(eq(int, aiops_store_upsert_event(s, &b, 2), 0));
-    cr_assert(eq(int, aiops_store_upsert_event(s, &c, 3), 0));
-    cr_assert(eq(int, aiops_store_upsert_event(s, &a2, 4), 0));
-}
-
-/* The filters, alone and together, the limit and the order, on what store_three wrote. */
-static void expect_filters(struct aiops_store *s)
-{
-    struct aiops_event_query q = ANY_EVENT;
-
-    expect_ids(s, q, "c,b,a");
-    q.resource_id = "server-01";
-    expect_ids(s, q, "c,a");
-    q.status = AIOPS_EVENT_RESOLVED;
-    expect_ids(s, q, "c");
-    q.resource_id = "nobody";
-    expect_ids(s, q, "");
-    q = ANY_EVENT;
-    q.status = AIOPS_EVENT_OPEN;
-    expect_ids(s, q, "a");
-    q.status = AIOPS_EVENT_RESOLVED;
-    expect_ids(s, q, "c,b");
-    q = ANY_EVENT;
-    q.since_ms = T0 + HOUR_MS + 60000; /* b ends exactly then: included */
-    expect_ids(s, q, "c,b");
-    q.since_ms = T0 + HOUR_MS + 60001;
-    expect_ids(s, q, "c");
-    q = ANY_EVENT;
-    q.min_priority = 0.55;
-    expect_ids(s, q, "b,a");
-    q = ANY_EVENT;
-    q.limit = 2;
-    expect_ids(s, q, "c,b");
-    q.limit = 1;
-    q.min_priority = 0.55;
-    expect_ids(s, q, "b");
-}
-
-/* Every field of "a" (its second version), and the NULLs of "b" and "c". */
-static void expect_fields(struct aiops_store *s, const char *labels)
-{
-    struct aiops_event_query q = ANY_EVENT;
-    struct found f = {0};
-    struct got *a, *b, *c;
-
-    cr_assert(eq(int, aiops_store_query_events(s, &q, gather, &f), 0));
-    cr_assert(eq(sz, f.n, 3));
-    c = &f.rows[0];
-    b = &f.rows[1];
-    a = &f.rows[2];
-    cr_assert(eq(str, a->resource, "server-01"));
-    cr_assert(eq(str, a->metric, "cpu_usage"));
-    cr_assert(eq(str, a->labels, (char *)labels));
-    cr_assert(eq(int, a->status, AIOPS_EVENT_OPEN));
-    cr_assert(eq(i64, a->start_ms, T0));
-    cr_assert(eq(i64, a->end_ms, T0 + 120000));
-    cr_assert(eq(i64, a->updated_ms, T0 + 2000));
-    cr_assert(eq(dbl, a->duration, 120.0));
-    cr_assert(eq(dbl, a->score, 0.9));
-    cr_assert(eq(i64, a->points, 2));
-    cr_assert(eq(dbl, a->peak, 97.5));
-    cr_assert(eq(dbl, a->priority, 0.6));
-    cr_assert(eq(str, a->severity, "major"));
-    cr_assert(eq(str, a->method, "zscore"));
-    cr_assert(eq(str, a->reason, (char *)stream_event("a", 2).reason));
-    cr_assert(eq(str, a->incident, "fedcba9876543210fedcba9876543210"));
-    cr_assert(eq(u32, a->version, 2));
-    cr_assert(eq(str, b->resource, "server-02"));
-    cr_assert(eq(str, b->labels, "{}"));
-    cr_assert(eq(int, b->status, AIOPS_EVENT_RESOLVED));
-    cr_assert(eq(str, c->severity, "(null)"));
-    cr_assert(eq(str, c->method, "(null)"));
-    cr_assert(eq(str, c->incident, ""));
-}
-
-/* An error from fn stops the rows and is what the query returns. */
-static void expect_fn_error_stops(struct aiops_store *s)
-{
-    struct aiops_event_query q = ANY_EVENT;
-    struct found f = {.stop_at = 1};
-
-    cr_assert(eq(int, aiops_store_query_events(s, &q, gather, &f), AIOPS_EINVAL));
-    cr_assert(eq(sz, f.n, 1));
-}
+/* ---- query_events: the contract is in support_events.c ---------------------------- */
 
 Test(sqlite, query_events_filters_orders_and_round_trips_stored_events)
 {
@@ -1084,10 +904,10 @@ Test(sqlite, query_events_filters_orders_and_round_trips_stored_events)
 
     /* Queued only: batch_ms is a minute away, so the first query sees them because it has
      * the writer write them first. */
-    store_three(s);
-    expect_filters(s);
-    expect_fields(s, "{\"dc\":\"eu-1\"}");
-    expect_fn_error_stops(s);
+    aiops_test_store_three(s, stream_event);
+    aiops_test_expect_filters(s);
+    aiops_test_expect_fields(s, stream_event, "{\"dc\":\"eu-1\"}");
+    aiops_test_expect_fn_error_stops(s);
     aiops_store_close(s);
 }
 
@@ -1095,21 +915,21 @@ Test(sqlite, query_events_reads_a_memory_database)
 {
     struct aiops_store *s = open_store("sqlite://:memory:", LONG_MS, 10);
 
-    store_three(s);
-    expect_ids(s, ANY_EVENT, "c,b,a");
+    aiops_test_store_three(s, stream_event);
+    aiops_test_expect_ids(s, AIOPS_TEST_ANY_EVENT, "c,b,a");
     aiops_store_close(s);
 }
 
 Test(sqlite, query_events_reports_a_read_error)
 {
     struct aiops_store *s = open_store(url, LONG_MS, 10);
-    struct aiops_event_query q = ANY_EVENT;
+    struct aiops_event_query q = AIOPS_TEST_ANY_EVENT;
     struct found f = {0};
     sqlite3 *db = open_db();
 
     cr_assert(eq(int, sqlite3_exec(db, "DROP TABLE events", NULL, NULL, NULL), SQLITE_OK));
     sqlite3_close(db);
-    cr_assert(eq(int, aiops_store_query_events(s, &q, gather, &f), AIOPS_EIO));
+    cr_assert(eq(int, aiops_store_query_events(s, &q, aiops_test_gather, &f), AIOPS_EIO));
     cr_assert(eq(sz, f.n, 0));
     aiops_store_close(s);
 }
@@ -1156,7 +976,8 @@ Test(sqlite, deletes_what_is_older_than_the_retention_and_keeps_open_events)
               sqlite3_errmsg(db));
     sqlite3_close(db);
 
-    s = open_retaining(url, 30);
+    s = open_with(url, (struct aiops_store_options){
+                           .batch_ms = LONG_MS, .queue_max = 10, .retention_days = 30});
     do {
         aiops_store_stats(s, &st);
         if (st.pruned < 12003)
@@ -1185,7 +1006,7 @@ Test(sqlite, keeps_everything_when_the_retention_is_zero)
     d.created_at_ms = 0; /* 1970 */
     cr_assert(eq(int, aiops_store_append_detection(s, &d), 0));
     aiops_store_close(s);
-    s = open_retaining(url, 0);
+    s = open_store(url, LONG_MS, 10);
     cr_assert(eq(int, aiops_store_flush(s), 0));
     aiops_store_stats(s, &st);
     aiops_store_close(s);
