@@ -65,8 +65,8 @@ struct dec {
     bool lost;              /* errors past ERR_MAX were not recorded */
     struct aiops_buf etext; /* text of the error objects */
     int err;                /* AIOPS_ENOMEM once an allocation failed */
-    yajl_handle h;
-    size_t good; /* bytes up to the end of the last token yajl accepted */
+    yajl_handle h;          /* the second pass of json_invalid */
+    size_t good; /* bytes up to the end of the last token yajl accepted (syntax errors only) */
 };
 
 /* ---- writing JSON ------------------------------------------------------------------------ */
@@ -736,7 +736,6 @@ err_nomem:
 
 static int on_value(struct dec *d, enum vkind k, const char *s, size_t len)
 {
-    d->good = yajl_get_bytes_consumed(d->h);
     if (d->skip > 0) {
         d->skip += k == V_MAP || k == V_ARRAY;
         return 1;
@@ -828,7 +827,6 @@ static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
     uint32_t prefix[KEY_DEPTH];
     int f;
 
-    d->good = yajl_get_bytes_consumed(d->h);
     if (d->skip > 0)
         return 1;
     if (d->where == W_BODY) {
@@ -883,7 +881,6 @@ static int cb_end_map(void *ctx)
 {
     struct dec *d = ctx;
 
-    d->good = yajl_get_bytes_consumed(d->h);
     if (d->skip > 0) {
         d->skip--;
         return 1;
@@ -944,7 +941,6 @@ static int cb_end_array(void *ctx)
 {
     struct dec *d = ctx;
 
-    d->good = yajl_get_bytes_consumed(d->h);
     if (d->skip > 0) {
         d->skip--;
         return 1;
@@ -1002,15 +998,75 @@ static const yajl_callbacks callbacks = {
     .yajl_end_array = cb_end_array,
 };
 
-/* FastAPI's answer to a body json.loads rejects, with yajl's reason. */
-static int json_invalid(yajl_handle h, const char *body, size_t len, size_t offset,
-                        struct aiops_buf *out)
+/* A second pass over a body with a syntax error, noting where each token yajl accepted ends.
+ * The decoding pass leaves this out: one call per token costs more than the rare re-parse. */
+static int track(void *ctx)
 {
-    unsigned char *why = yajl_get_error(h, 0, (const unsigned char *)body, len);
-    const char *w = why != NULL ? (const char *)why : "invalid JSON";
-    size_t wl = strlen(w);
+    struct dec *d = ctx;
+
+    d->good = yajl_get_bytes_consumed(d->h);
+    return 1;
+}
+
+static int track_boolean(void *ctx, int b)
+{
+    (void)b;
+    return track(ctx);
+}
+
+static int track_number(void *ctx, const char *s, size_t len)
+{
+    (void)s, (void)len;
+    return track(ctx);
+}
+
+static int track_string(void *ctx, const unsigned char *s, size_t len)
+{
+    (void)s, (void)len;
+    return track(ctx);
+}
+
+static const yajl_callbacks track_callbacks = {
+    .yajl_null = track,
+    .yajl_boolean = track_boolean,
+    .yajl_number = track_number,
+    .yajl_string = track_string,
+    .yajl_start_map = track,
+    .yajl_map_key = track_string,
+    .yajl_end_map = track,
+    .yajl_start_array = track,
+    .yajl_end_array = track,
+};
+
+/* FastAPI's answer to a body json.loads rejects, with yajl's reason. Python's json.loads points
+ * at the start of the token it could not take: after the last good one, its whitespace and one
+ * ':' or ','. yajl's own offset is past the bad token. */
+static int json_invalid(struct dec *d, const char *body, size_t len, struct aiops_buf *out)
+{
+    yajl_handle h = yajl_alloc(&track_callbacks, NULL, d);
+    unsigned char *why;
+    const char *w;
+    size_t wl, offset;
     int err;
 
+    if (h == NULL)
+        return AIOPS_ENOMEM;
+    d->h = h;
+    d->good = 0;
+    yajl_config(h, yajl_dont_validate_strings, 1);
+    if (yajl_parse(h, (const unsigned char *)body, len) == yajl_status_ok)
+        yajl_complete_parse(h);
+    offset = d->good;
+    while (offset < len && strchr(" \t\r\n", body[offset]) != NULL && body[offset] != '\0')
+        offset++;
+    if (offset < len && (body[offset] == ':' || body[offset] == ',')) {
+        offset++;
+        while (offset < len && strchr(" \t\r\n", body[offset]) != NULL && body[offset] != '\0')
+            offset++;
+    }
+    why = yajl_get_error(h, 0, (const unsigned char *)body, len);
+    w = why != NULL ? (const char *)why : "invalid JSON";
+    wl = strlen(w);
     while (wl > 0 && (w[wl - 1] == '\n' || w[wl - 1] == ' ' || w[wl - 1] == '.'))
         wl--;
     aiops_buf_printf(out,
@@ -1021,6 +1077,7 @@ static int json_invalid(yajl_handle h, const char *body, size_t len, size_t offs
     err = aiops_buf_puts(out, "}}]}");
     if (why != NULL)
         yajl_free_error(h, why);
+    yajl_free(h);
     return err;
 }
 
@@ -1075,7 +1132,7 @@ int aiops_api_decode_detect(const char *body, size_t len, const struct aiops_det
     struct dec *d;
     yajl_handle h;
     yajl_status st;
-    size_t offset, bad_utf8;
+    size_t bad_utf8;
     int err;
 
     memset(out, 0, sizeof(*out));
@@ -1096,7 +1153,6 @@ int aiops_api_decode_detect(const char *body, size_t len, const struct aiops_det
         goto err_free_dec;
     }
 
-    d->h = h;
     yajl_config(h, yajl_dont_validate_strings, 1);
     bad_utf8 = utf8_invalid_at(body, len);
     if (bad_utf8 < len) {
@@ -1111,22 +1167,12 @@ int aiops_api_decode_detect(const char *body, size_t len, const struct aiops_det
     st = yajl_parse(h, (const unsigned char *)body, len);
     if (st == yajl_status_ok)
         st = yajl_complete_parse(h);
-    /* Python's json.loads points at the start of the token it could not take: after the last
-     * good one, its whitespace and one ':' or ','. yajl's own offset is past the bad token. */
-    offset = d->good;
-    while (offset < len && strchr(" \t\r\n", body[offset]) != NULL && body[offset] != '\0')
-        offset++;
-    if (offset < len && (body[offset] == ':' || body[offset] == ',')) {
-        offset++;
-        while (offset < len && strchr(" \t\r\n", body[offset]) != NULL && body[offset] != '\0')
-            offset++;
-    }
     if (d->err < 0) {
         err = d->err;
         goto err_free_handle;
     }
     if (st != yajl_status_ok) {
-        err = json_invalid(h, body, len, offset, errors) < 0 ? AIOPS_ENOMEM : AIOPS_EINVAL;
+        err = json_invalid(d, body, len, errors) < 0 ? AIOPS_ENOMEM : AIOPS_EINVAL;
         goto err_free_handle;
     }
     if (d->n_errs > 0 || d->lost) {
