@@ -129,21 +129,45 @@ static int parse_epoch(const char *s, size_t len, struct aiops_time *out)
     return 0;
 }
 
+/* Days since the epoch of the date "YYYY-MM-DD" at s (10 bytes), or false if it is not a real
+ * date. The last date read on this thread is remembered: a series' timestamps nearly always
+ * share their date with the one before, and checking and converting it is half a parse. */
+static bool parse_date(const char *s, int64_t *days)
+{
+    static _Thread_local struct {
+        char text[10];
+        int64_t days;
+    } last; /* zeroed: matches no date */
+    unsigned y, mo, d;
+    size_t i = 0;
+
+    if (memcmp(s, last.text, sizeof(last.text)) == 0) {
+        *days = last.days;
+        return true;
+    }
+    if (!digits(s, 10, &i, 4, &y) || s[i++] != '-' || !digits(s, 10, &i, 2, &mo) || s[i++] != '-' ||
+        !digits(s, 10, &i, 2, &d))
+        return false;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return false;
+    *days = days_from_civil(y, mo, d);
+    memcpy(last.text, s, sizeof(last.text));
+    last.days = *days;
+    return true;
+}
+
 int aiops_time_parse(const char *s, size_t len, struct aiops_time *out)
 {
-    unsigned y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, oh, om = 0;
+    unsigned h = 0, mi = 0, sec = 0, ms = 0, oh, om = 0;
     struct aiops_time t = {0};
-    size_t i = 0;
+    size_t i = 10;
     int64_t days;
 
     if (s == NULL)
         return AIOPS_EINVAL;
     if (len < 10 || s[4] != '-')
         return parse_epoch(s, len, out);
-    if (!digits(s, len, &i, 4, &y) || s[i++] != '-' || !digits(s, len, &i, 2, &mo) ||
-        s[i++] != '-' || !digits(s, len, &i, 2, &d))
-        return AIOPS_EINVAL;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+    if (!parse_date(s, &days))
         return AIOPS_EINVAL;
     t.tz = AIOPS_TZ_NAIVE;
     if (i < len) {
@@ -193,7 +217,6 @@ int aiops_time_parse(const char *s, size_t len, struct aiops_time *out)
         if (i != len)
             return AIOPS_EINVAL;
     }
-    days = days_from_civil(y, mo, d);
     t.ms = days * MS_PER_DAY + (int64_t)(h * 3600 + mi * 60 + sec) * 1000 + ms -
            (int64_t)t.offset_minutes * 60000;
     *out = t;

@@ -121,6 +121,20 @@ Test(timestamp, rejects_impossible_dates_and_garbage)
                   bad[i]);
 }
 
+/* The parser remembers the last date it read: what follows the date must still be checked, and
+ * a neighbouring impossible date must not borrow the remembered one's answer. */
+Test(timestamp, checks_the_rest_of_a_timestamp_whose_date_it_remembers)
+{
+    struct aiops_time t;
+
+    cr_assert(
+        eq(i64, parse_ok("2024-02-29T10:00:00").ms, parse_ok("2024-02-29T09:00:00").ms + 3600000));
+    cr_assert(eq(int, aiops_time_parse("2024-02-29T25:00:00", 19, &t), AIOPS_EINVAL));
+    cr_assert(eq(int, aiops_time_parse("2023-02-29T10:00:00", 19, &t), AIOPS_EINVAL));
+    cr_assert(eq(int, aiops_time_parse("2024-02-29junk", 14, &t), AIOPS_EINVAL));
+    cr_assert(eq(i64, parse_ok("2024-03-01").ms - parse_ok("2024-02-29").ms, 86400000));
+}
+
 Test(timestamp, only_reads_the_given_length)
 {
     struct aiops_time t;
