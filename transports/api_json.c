@@ -438,8 +438,10 @@ static void not_an_object(struct dec *d, int depth, enum vkind k, const char *s,
                "Input should be a valid dictionary or object to extract fields from", k, s, len);
 }
 
-/* Clinger's fast path: a JSON number whose digits fit 2^53 and whose decimal exponent is within
- * 10^22 converts exactly with one multiplication or division. False when it does not apply. */
+/* Clinger's fast path: a JSON number whose digits, read as an integer, are at most 2^53 and
+ * whose decimal exponent is within 10^22 converts exactly with one division (both operands are
+ * exact doubles and the division rounds correctly). That covers the 16-digit shortest reprs most
+ * Python floats print as, not only 15 digits. False when it does not apply. */
 static bool fast_number(const char *s, size_t len, double *out)
 {
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -460,8 +462,9 @@ static bool fast_number(const char *s, size_t len, double *out)
         for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, nd++, frac++)
             m = m * 10 + (uint64_t)(s[i] - '0');
     }
-    if (i != len || nd > 15 || frac > 22)
-        return false; /* exponents, long mantissas: leave them to strtod */
+    /* 19 digits cannot overflow m; exponents and longer mantissas are left to strtod. */
+    if (i != len || nd > 19 || m > (UINT64_C(1) << 53) || frac > 22)
+        return false;
     *out = (double)m / pow10[frac];
     if (neg)
         *out = -*out;

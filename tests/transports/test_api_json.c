@@ -163,6 +163,51 @@ Test(api_json, decodes_a_thousand_point_request)
     cr_assert(eq(i64, req.series[0].points[999].ts_ms, 1766959200000LL + 999 * 60000LL));
 }
 
+/* Values take a fast path when their digits fit 2^53 and strtod otherwise; either way each must
+ * be the double strtod reads, bit for bit, around the 2^53 edge and for 15-17 digit reprs. */
+Test(api_json, reads_every_value_exactly_as_strtod_does)
+{
+    static const char *const edge[] = {
+        "9007199254740992",
+        "9007199254740993",
+        "9007199254740991",
+        "0.9007199254740993",
+        "900719925474099.3",
+        "1234567890123456789",
+        "-0.0",
+        "0.1",
+        "0.30000000000000004",
+        "5e-324",
+        "1.7976931348623157e308",
+    };
+    char text[4000][32];
+    size_t n = 0;
+    uint64_t x = 88172645463325252ull;
+
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+        snprintf(text[n++], sizeof(text[0]), "%s", edge[i]);
+    while (n < sizeof(text) / sizeof(text[0])) { /* xorshift64: doubles of every magnitude */
+        double v;
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        v = (double)(x >> 11) / (double)(UINT64_C(1) << 53) * pow(10.0, (double)(n % 12) - 3);
+        snprintf(text[n], sizeof(text[0]), "%.*g", 15 + (int)(n % 3), v);
+        n++;
+    }
+    aiops_buf_puts(&body, "{\"series\":[{\"resource_id\":\"r\",\"metric_name\":\"m\",\"data\":[");
+    for (size_t i = 0; i < n; i++)
+        aiops_buf_printf(&body, "%s{\"timestamp\":%zu,\"value\":%s}", i ? "," : "", i, text[i]);
+    aiops_buf_puts(&body, "]}]}");
+    cr_assert(eq(int, decode(), 0), "%.*s", (int)errs.len, errs.data);
+    cr_assert(eq(sz, req.series[0].n, n));
+    for (size_t i = 0; i < n; i++) {
+        double want = strtod(text[i], NULL), got = req.series[0].points[i].value;
+
+        cr_assert(memcmp(&want, &got, sizeof(want)) == 0, "%s: %.17g, not %.17g", text[i], got,
+                  want);
+    }
+}
+
 Test(api_json, decodes_unicode_escapes_in_names)
 {
     const char *s = "{\"series\":[{\"resource_id\":\"pod-\\u00e9\\u4e2d\\ud83d\\ude00\\n\","
