@@ -1093,7 +1093,6 @@ static size_t utf8_invalid_at(const char *body, size_t len)
     size_t i = 0;
 
     while (i < len) {
-        uint64_t w;
         unsigned c = s[i], n, min;
         uint32_t cp;
 
@@ -1103,13 +1102,6 @@ static size_t utf8_invalid_at(const char *body, size_t len)
             memcpy(v, s + i, sizeof(v));
             if (((v[0] | v[1] | v[2] | v[3]) & 0x8080808080808080ull) == 0) {
                 i += 32;
-                continue;
-            }
-        }
-        if (i + 8 <= len) {
-            memcpy(&w, s + i, 8);
-            if ((w & 0x8080808080808080ull) == 0) {
-                i += 8;
                 continue;
             }
         }
