@@ -160,6 +160,23 @@ int aiops_json_string(struct aiops_buf *out, const char *str, size_t len)
     return aiops_buf_append(out, "\"", 1);
 }
 
+/* Decimal digits of v, right-aligned to end; returns where they start. */
+static char *u64_digits(uint64_t v, char *end)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return end;
+}
+
+static void put_u64(struct aiops_buf *out, uint64_t v)
+{
+    char tmp[24], *p = u64_digits(v, tmp + sizeof(tmp));
+
+    aiops_buf_append(out, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 int aiops_json_number(struct aiops_buf *out, double v)
 {
     char tmp[40];
@@ -167,28 +184,45 @@ int aiops_json_number(struct aiops_buf *out, double v)
 
     if (!isfinite(v))
         return aiops_buf_append(out, "null", 4);
+    /* Whole numbers below 1e15 (counts, durations, most readings) are exact, and %.15g prints
+     * them as their digits: write those without printf's cost. -0 still goes to printf. */
+    if (v == floor(v) && fabs(v) < 1e15 && (v != 0.0 || !signbit(v))) {
+        char *p = u64_digits((uint64_t)fabs(v), tmp + sizeof(tmp));
+
+        if (v < 0)
+            *--p = '-';
+        return aiops_buf_append(out, p, (size_t)(tmp + sizeof(tmp) - p));
+    }
     n = snprintf(tmp, sizeof(tmp), "%.15g", v);
     if (strtod(tmp, NULL) != v)
         n = snprintf(tmp, sizeof(tmp), "%.17g", v);
     return aiops_buf_append(out, tmp, (size_t)n);
 }
 
-/* Python's round(v, places): correctly rounded, ties to even, as glibc's printf rounds. */
-static double round_places(double v, int places)
+/* Python's round(v, places) as json.dumps prints it: the correctly rounded decimal (ties to
+ * even, as glibc's printf rounds) without trailing zeros. Below 1e9 that decimal has at most 13
+ * digits, so it is exactly what %.15g prints for the double nearest it; larger values go the
+ * long way, through that double. */
+static void put_rounded(struct aiops_buf *out, double v, int places)
 {
     char tmp[64];
+    int n;
 
-    if (!isfinite(v) || fabs(v) >= 1e15)
-        return v;
-    snprintf(tmp, sizeof(tmp), "%.*f", places, v);
-    return strtod(tmp, NULL);
-}
-
-static void put_u64(struct aiops_buf *out, uint64_t v)
-{
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-
+    if (!isfinite(v) || fabs(v) >= 1e9) {
+        if (isfinite(v) && fabs(v) < 1e15) {
+            snprintf(tmp, sizeof(tmp), "%.*f", places, v);
+            v = strtod(tmp, NULL);
+        }
+        aiops_json_number(out, v);
+        return;
+    }
+    n = snprintf(tmp, sizeof(tmp), "%.*f", places, v);
+    if (places > 0) {
+        while (tmp[n - 1] == '0')
+            n--;
+        if (tmp[n - 1] == '.')
+            n--;
+    }
     aiops_buf_append(out, tmp, (size_t)n);
 }
 
@@ -1257,7 +1291,7 @@ static void encode_series(struct aiops_buf *out, const struct aiops_detect_reque
         put_key(out, ",\"value\":");
         aiops_json_number(out, in->points[i].value);
         put_key(out, ",\"score\":");
-        aiops_json_number(out, round_places(v->score, 4));
+        put_rounded(out, v->score, 4);
         put_key(out, ",\"is_anomaly\":true,\"reason\":");
         reason[0] = '\0';
         if (ops->explain != NULL)
@@ -1270,10 +1304,9 @@ static void encode_series(struct aiops_buf *out, const struct aiops_detect_reque
     put_key(out, ",\"anomaly_count\":");
     put_u64(out, r->anomaly_count);
     put_key(out, ",\"anomaly_percentage\":");
-    aiops_json_number(out, in->n ? round_places((double)r->anomaly_count / (double)in->n * 100.0, 2)
-                                 : 0.0);
+    put_rounded(out, in->n ? (double)r->anomaly_count / (double)in->n * 100.0 : 0.0, 2);
     put_key(out, ",\"detection_time_ms\":");
-    aiops_json_number(out, round_places(r->detection_time_ms, 2));
+    put_rounded(out, r->detection_time_ms, 2);
     aiops_buf_append(out, "}", 1);
 }
 

@@ -448,6 +448,69 @@ Test(api_json, prints_numbers_that_round_trip)
     cr_assert(eq(str, body.data, "45 0.1 0.33333333333333331 null null 1e+300"));
 }
 
+/* Whole numbers skip printf; they must still read exactly as %.15g writes them. */
+Test(api_json, prints_whole_numbers_as_printf_does)
+{
+    static const double v[] = {0.0,
+                               -0.0,
+                               1.0,
+                               -1.0,
+                               7.0,
+                               250.0,
+                               -4096.0,
+                               1e6,
+                               1e14,
+                               9.99999999999999e14,
+                               1e15,
+                               -1e15,
+                               2e20,
+                               1e15 - 1.0,
+                               123456789012345.0,
+                               -987654321098765.0};
+    char want[40];
+
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        body.len = 0;
+        aiops_json_number(&body, v[i]);
+        snprintf(want, sizeof(want), "%.15g", v[i]);
+        cr_assert(eq(str, body.data, want));
+    }
+}
+
+/* score, anomaly_percentage and detection_time_ms hold Python's round() of the value (ties to
+ * even on the binary value, so 2.675 -> 2.67), written as their shortest text. */
+Test(api_json, prints_rounded_fields_as_python_does)
+{
+    static const struct {
+        double ms, score;
+        size_t anomalies;
+        const char *text;
+    } cases[] = {
+        {0.125, 0.99995, 1, "\"score\":1,\"is_anomaly\":true"},
+        {2.675, 0.5, 3, "\"anomaly_percentage\":30,\"detection_time_ms\":2.67}"},
+        {12.3, 0.12345, 1, "\"score\":0.1235,"},
+        {0.004, 0.00004, 1, "\"detection_time_ms\":0}"},
+        {1e10 + 0.126, 0.1, 10, "\"anomaly_percentage\":100,\"detection_time_ms\":10000000000.13}"},
+    };
+
+    series_body(10, ",\"method\":\"z-score\"");
+    cr_assert(eq(int, decode(), 0));
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct aiops_verdict verdicts[10] = {{0}};
+        struct aiops_series_result result = {.verdicts = verdicts,
+                                             .anomaly_count = cases[c].anomalies,
+                                             .detection_time_ms = cases[c].ms};
+        struct aiops_detect_response resp = {
+            .method = aiops_detector_find("z-score"), .results = &result, .n_series = 1};
+
+        verdicts[0] = (struct aiops_verdict){.score = cases[c].score, .is_anomaly = true};
+        body.len = 0;
+        cr_assert(eq(int, aiops_api_encode_detect(&req, &resp, &body), 0));
+        cr_assert(not(eq(ptr, strstr(body.data, cases[c].text), NULL)), "%s in %s", cases[c].text,
+                  body.data);
+    }
+}
+
 static double num(yajl_val obj, const char *key)
 {
     const char *path[] = {key, NULL};
