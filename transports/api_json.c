@@ -199,24 +199,24 @@ int aiops_json_number(struct aiops_buf *out, double v)
     return aiops_buf_append(out, tmp, (size_t)n);
 }
 
-/* Python's round(v, places) as json.dumps prints it: the correctly rounded decimal (ties to
- * even, as glibc's printf rounds) without trailing zeros. Below 1e9 that decimal has at most 13
- * digits, so it is exactly what %.15g prints for the double nearest it; larger values go the
- * long way, through that double. */
+/* Python's round(v, places) (correctly rounded, ties to even as glibc's printf rounds) written
+ * as aiops_json_number writes the double nearest it. Below 1e9 the rounded decimal has at most
+ * 13 digits, which is exactly that text once its trailing zeros are dropped; larger values go
+ * through the double. */
 static void put_rounded(struct aiops_buf *out, double v, int places)
 {
     char tmp[64];
     int n;
 
-    if (!isfinite(v) || fabs(v) >= 1e9) {
-        if (isfinite(v) && fabs(v) < 1e15) {
-            snprintf(tmp, sizeof(tmp), "%.*f", places, v);
-            v = strtod(tmp, NULL);
-        }
+    if (!isfinite(v) || fabs(v) >= 1e15) { /* nothing after the point to round */
         aiops_json_number(out, v);
         return;
     }
     n = snprintf(tmp, sizeof(tmp), "%.*f", places, v);
+    if (fabs(v) >= 1e9) {
+        aiops_json_number(out, strtod(tmp, NULL));
+        return;
+    }
     if (places > 0) {
         while (tmp[n - 1] == '0')
             n--;
