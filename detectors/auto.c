@@ -3,8 +3,12 @@
  * side by side; each is calibrated so 0.5 is its own threshold at the sensitivity asked for, and
  * auto's score is 0.65 of the strongest component's score plus 0.35 of their mean: one component
  * well past its threshold flags alone, two halfway there flag together, one barely past does not.
+ * Beside them runs the flatline check (flatline.h), which sees what neither does, a series that
+ * stops changing: its score replaces the blend when higher. A verdict carries the component it
+ * came from, whose explanation it gets.
  */
 #include "detectors/auto.h"
+#include "detectors/flatline.h"
 #include "detectors/matrix_profile.h"
 #include "detectors/prophet.h"
 
@@ -44,7 +48,8 @@ struct auto_detector {
     struct aiops_detector base;
     struct aiops_detector *parts[N_PARTS]; /* owned, n_parts entries */
     size_t n_parts;
-    uint32_t quiet; /* points left in the refractory period after a flag */
+    struct aiops_detector *flat; /* owned */
+    uint32_t quiet;              /* points left in the refractory period after a flag */
 };
 
 static void auto_fini(struct aiops_detector *d)
@@ -54,6 +59,8 @@ static void auto_fini(struct aiops_detector *d)
     for (size_t i = 0; i < a->n_parts; i++)
         aiops_detector_destroy(a->parts[i]);
     a->n_parts = 0;
+    aiops_detector_destroy(a->flat);
+    a->flat = NULL;
 }
 
 static int auto_init(struct aiops_detector *d)
@@ -69,39 +76,51 @@ static int auto_init(struct aiops_detector *d)
         }
         a->n_parts++;
     }
-    return 0;
+    err = aiops_detector_create(&a->flat, &aiops_flatline_ops, &d->params);
+    if (err < 0)
+        auto_fini(d);
+    return err;
 }
 
-/* Folds component verdict v into out (first: out holds nothing yet). out keeps the band of the
- * strongest component; *sum and *max gather the scores. */
-static void fold(struct aiops_verdict *out, const struct aiops_verdict *v, bool first, double *sum,
-                 double *max)
+/* Folds the verdict v of component `by` into out (first: out holds nothing yet). out keeps the
+ * strongest component's verdict; *sum and *max gather the scores. */
+static void fold(struct aiops_verdict *out, const struct aiops_verdict *v,
+                 const struct aiops_detector_ops *by, bool first, double *sum, double *max)
 {
-    if (first || v->score > out->score)
+    if (first || v->score > out->score) {
         *out = *v;
+        out->explained_by = by;
+    }
     *sum = (first ? 0.0 : *sum) + v->score;
     *max = out->score;
 }
 
-/* The score of n component scores with the given sum and maximum. */
-static double blend(double sum, double max, size_t n)
+/* Sets out's score to the blend of n component scores with the given sum and maximum, or to the
+ * flatline verdict `flat` when that scores higher. */
+static void blend(struct aiops_verdict *out, double sum, double max, size_t n,
+                  const struct aiops_verdict *flat)
 {
-    return AUTO_MAX_WEIGHT * max + (1.0 - AUTO_MAX_WEIGHT) * sum / (double)n;
+    out->score = AUTO_MAX_WEIGHT * max + (1.0 - AUTO_MAX_WEIGHT) * sum / (double)n;
+    if (flat->score > out->score) {
+        *out = *flat;
+        out->explained_by = &aiops_flatline_ops;
+    }
+    out->is_anomaly = out->score >= 0.5;
 }
 
 static void auto_update(struct aiops_detector *d, const struct aiops_point *p,
                         struct aiops_verdict *out)
 {
     struct auto_detector *a = (struct auto_detector *)d;
-    struct aiops_verdict v;
+    struct aiops_verdict v, flat;
     double sum = 0.0, max = 0.0;
 
     for (size_t i = 0; i < a->n_parts; i++) {
         aiops_detector_update(a->parts[i], p, &v);
-        fold(out, &v, i == 0, &sum, &max);
+        fold(out, &v, a->parts[i]->ops, i == 0, &sum, &max);
     }
-    out->score = blend(sum, max, a->n_parts);
-    out->is_anomaly = out->score >= 0.5;
+    aiops_detector_update(a->flat, p, &flat);
+    blend(out, sum, max, a->n_parts, &flat);
     if (a->quiet > 0) {
         a->quiet--;
         out->is_anomaly = false;
@@ -130,21 +149,23 @@ static int auto_batch(const struct aiops_detector_params *params, const struct a
     for (size_t c = 0; c < N_PARTS && err == 0; c++) {
         err = parts[c]->batch(params, pts, n, tmp);
         for (size_t i = 0; err == 0 && i < n; i++)
-            fold(&out[i], &tmp[i], c == 0, &sum[i], &max[i]);
+            fold(&out[i], &tmp[i], parts[c], c == 0, &sum[i], &max[i]);
     }
-    for (size_t i = 0; err == 0 && i < n; i++) {
-        out[i].score = blend(sum[i], max[i], N_PARTS);
-        out[i].is_anomaly = out[i].score >= 0.5;
-    }
+    if (err == 0)
+        err = aiops_flatline_ops.batch(params, pts, n, tmp);
+    for (size_t i = 0; err == 0 && i < n; i++)
+        blend(&out[i], sum[i], max[i], N_PARTS, &tmp[i]);
     aiops_free(tmp);
     return err;
 }
 
-/* The reason of the component whose verdict won is not known here, so the explanation names
- * the band when there is one and the score otherwise. */
+/* The explanation of the component whose verdict won. */
 static void auto_explain(const struct aiops_verdict *v, double value, char *buf, size_t len)
 {
-    aiops_detector_explain_band(v, value, buf, len);
+    if (v->explained_by != NULL)
+        v->explained_by->explain(v, value, buf, len);
+    else
+        aiops_detector_explain_band(v, value, buf, len);
 }
 
 static const char *const auto_best_for[] = {

@@ -41,6 +41,9 @@ struct aiops_verdict {
     double lower;    /* the normal band around `expected` */
     double upper;
     double statistic; /* the raw statistic behind the score (e.g. |z|) */
+    /* Set by auto only, which hands on its winning component's verdict: the detector whose
+     * explain() describes it. Other detectors leave it unset. */
+    const struct aiops_detector_ops *explained_by;
 };
 
 struct aiops_detector;

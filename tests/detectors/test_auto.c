@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <math.h>
+#include <string.h>
 
 #define N       3000
 #define STEP_MS 300000 /* 5-minute samples, as the cloud metrics auto is tuned for */
@@ -102,6 +103,42 @@ Test(auto_method, scores_0_65_of_the_strongest_component_plus_0_35_of_their_mean
         cr_assert(ieee_ulp_eq(dbl, got[i].score, want, 4), "at %d: %g vs %g", i, got[i].score,
                   want);
     }
+}
+
+Test(auto_method, explains_a_flag_with_the_words_of_the_component_behind_it)
+{
+    struct aiops_detector_params p;
+    char buf[200];
+
+    aiops_detector_params_init(&p);
+    series(2000);
+    run(&p);
+    cr_assert(got[2000].is_anomaly);
+    aiops_auto_ops.explain(&got[2000], pts[2000].value, buf, sizeof(buf));
+    cr_assert(eq(int, strncmp(buf, "value ", 6), 0), "%s", buf);
+    cr_assert(strstr(buf, "expected range") != NULL || strstr(buf, "subsequence") != NULL,
+              "prophet's or the matrix profile's reason, not a bare score: %s", buf);
+}
+
+Test(auto_method, flags_a_series_that_stops_changing_and_says_so)
+{
+    struct aiops_detector_params p;
+    char buf[200];
+    int flags;
+
+    aiops_detector_params_init(&p);
+    series(0);
+    for (int i = 2000; i < 2100; i++)
+        pts[i].value = 50.0; /* stuck: the seasonal noise never repeats a value */
+    flags = run(&p);
+    cr_assert(got[2011].is_anomaly, "12 unchanged points, medium's minimum");
+    for (int i = 1000; i < 2011; i++)
+        cr_assert(not(got[i].is_anomaly), "at %d", i);
+    /* As the daily cycle moves on, the forecaster also sees the stuck value drift off it. */
+    cr_assert(le(int, flags, 4));
+    aiops_auto_ops.explain(&got[2011], 50.0, buf, sizeof(buf));
+    cr_assert(
+        eq(str, buf, "value 50 has not changed for 12 points, longer than any stretch before it"));
 }
 
 Test(auto_method, batch_flags_the_spike)
