@@ -59,6 +59,7 @@ struct aiops_config {
     double z_score_threshold;       /* medium threshold in standard deviations (3) */
     uint32_t window;                /* incremental window in points (256) */
     uint32_t moving_average_window; /* DEFAULT_WINDOW_SIZE (10) */
+    uint32_t subsequence_length;    /* the matrix profile's subsequence, points (16) */
     double sensitivity_low;         /* expected anomaly share per level, for ML detectors */
     double sensitivity_medium;
     double sensitivity_high;

@@ -174,6 +174,9 @@ const struct aiops_option aiops_config_options[] = {
      .legacy = "DEFAULT_WINDOW_SIZE", .type = AIOPS_OPT_U32, .def = "10",
      .offset = FIELD(moving_average_window), .min = 2, .max = 1u << 24,
      .help = "Points the moving average looks back."},
+    {.key = "detection.subsequence_length", .env = "AIOPS_SUBSEQUENCE_LENGTH",
+     .type = AIOPS_OPT_U32, .def = "16", .offset = FIELD(subsequence_length), .min = 4,
+     .max = 512, .help = "Points of the stretches the matrix profile (dtai-auto, auto) compares."},
     {.key = "detection.sensitivity_low", .env = "AIOPS_SENSITIVITY_LOW",
      .legacy = "SENSITIVITY_LOW", .type = AIOPS_OPT_DOUBLE, .def = "0.01",
      .offset = FIELD(sensitivity_low), .min = 0.0001, .max = 0.5,
@@ -585,6 +588,7 @@ void aiops_config_detector_params(const struct aiops_config *cfg, enum aiops_sen
     out->sensitivity = s;
     out->window = cfg->window;
     out->ma_window = cfg->moving_average_window;
+    out->subsequence = cfg->subsequence_length;
     out->z_threshold = cfg->z_score_threshold;
     out->seed = cfg->seed;
 }

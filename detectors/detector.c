@@ -18,6 +18,7 @@ void aiops_detector_params_init(struct aiops_detector_params *p)
     p->sensitivity = AIOPS_SENSITIVITY_MEDIUM;
     p->window = 256;
     p->ma_window = 10;    /* the old service's DEFAULT_WINDOW_SIZE */
+    p->subsequence = 16;  /* 80 minutes of 5-minute samples (matrix_profile.h) */
     p->z_threshold = 3.0; /* the old service's Z_SCORE_THRESHOLD */
     p->seed = 42;
 }

@@ -22,10 +22,11 @@ struct aiops_point {
 /* What a detector is configured with; every field has a default (aiops_detector_params_init). */
 struct aiops_detector_params {
     enum aiops_sensitivity sensitivity;
-    uint32_t window;    /* points of history kept by the incremental path (>= 2) */
-    uint32_t ma_window; /* moving-average window, points before the current one (>= 2) */
-    double z_threshold; /* the medium threshold in standard deviations (Z_SCORE_THRESHOLD) */
-    uint64_t seed;      /* for randomised detectors; same seed, same scores */
+    uint32_t window;      /* points of history kept by the incremental path (>= 2) */
+    uint32_t ma_window;   /* moving-average window, points before the current one (>= 2) */
+    uint32_t subsequence; /* matrix-profile subsequence length, points (>= 4) */
+    double z_threshold;   /* the medium threshold in standard deviations (Z_SCORE_THRESHOLD) */
+    uint64_t seed;        /* for randomised detectors; same seed, same scores */
 };
 
 /* The score of a point a detector holds back after an alert (a refractory period) although it is
@@ -74,7 +75,7 @@ struct aiops_detector {
     struct aiops_detector_params params;
 };
 
-/* Defaults: medium, window 256, ma_window 10, z_threshold 3, seed 42. */
+/* Defaults: medium, window 256, ma_window 10, subsequence 16, z_threshold 3, seed 42. */
 void aiops_detector_params_init(struct aiops_detector_params *p);
 /* The threshold, in standard deviations, that a z-type detector uses at p->sensitivity:
  * low = z_threshold + 1, medium = z_threshold, high = z_threshold - 0.5. */

@@ -293,7 +293,9 @@ static int mp_init(struct aiops_detector *d)
     size_t xs, ss;
     int err;
 
-    mp->m = AIOPS_MP_M;
+    if (d->params.subsequence < AIOPS_MP_MIN_M)
+        return AIOPS_EINVAL;
+    mp->m = d->params.subsequence;
     mp->excl = exclusion_zone(mp->m);
     if (history < 2 * mp->m)
         history = 2 * mp->m;
@@ -465,12 +467,15 @@ static void mp_update(struct aiops_detector *d, const struct aiops_point *p,
 static int mp_batch(const struct aiops_detector_params *params, const struct aiops_point *pts,
                     size_t n, struct aiops_verdict *out)
 {
-    uint32_t m = AIOPS_MP_M, excl = exclusion_zone(m), quiet = 0;
+    uint32_t m = params->subsequence, excl, quiet = 0;
     double thr = aiops_detector_z_threshold(params), last = NAN, med, mad;
     double *x, *full, *work;
     size_t ns;
     int err;
 
+    if (m < AIOPS_MP_MIN_M)
+        return AIOPS_EINVAL;
+    excl = exclusion_zone(m);
     for (size_t i = 0; i < n; i++)
         aiops_rolling_unscored(&out[i]);
     if (n < (size_t)m + excl + 1)
@@ -525,9 +530,9 @@ static void mp_explain(const struct aiops_verdict *v, double value, char *buf, s
         snprintf(buf, len, "value %.4g has anomaly score %.3f", value, v->score);
     else
         snprintf(buf, len,
-                 "value %.4g ends a %u-point subsequence unlike anything before it in the "
-                 "searched history (distance %.4g, normal up to %.4g)",
-                 value, AIOPS_MP_M, v->statistic, v->upper);
+                 "value %.4g ends a stretch unlike anything before it in the searched history "
+                 "(distance %.4g, normal up to %.4g)",
+                 value, v->statistic, v->upper);
 }
 
 static const char *const mp_best_for[] = {"unusual shapes (discords)", "periodic signals",

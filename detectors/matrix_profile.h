@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* The matrix-profile detector ("dtai-auto", alias "matrix-profile"): a point is anomalous when the
- * subsequence of AIOPS_MP_M points ending at it is unlike every other one (a discord, Yeh et al.
- * 2016). Batch computes the exact matrix profile (STOMP, Zhu et al. 2016: raw squared distances
- * carried along each diagonal in O(1), summed afresh every 64 rows to bound rounding drift;
- * z-normalised ones with SCAMP's centred update); the incremental path keeps the LEFT matrix
+ * subsequence of params.subsequence points ending at it is unlike every other one (a discord, Yeh
+ * et al. 2016). Batch computes the exact matrix profile (STOMP, Zhu et al. 2016: raw squared
+ * distances carried along each diagonal in O(1), summed afresh every 64 rows to bound rounding
+ * drift; z-normalised ones with SCAMP's centred update); the incremental path keeps the LEFT matrix
  * profile (STAMPI): each new subsequence against every earlier one in the last max(params.window,
  * AIOPS_MP_MIN_HISTORY) points, O(that) per point. Exclusion zone m/2.
  *
  * Distance: the detector scores the non-normalised Euclidean distance (STUMPY's "aamp"); the
  * z-normalised one (AIOPS_MP_ZNORM) ignores level and amplitude, so it misses the level shifts
  * and bursts that make up most cloud-metric anomalies (NAB standard 15.7 against 54.7).
- * m = 16 (80 minutes of 5-minute samples) is fixed: NAB scored 12 to 32 within 3 points.
+ * m = params.subsequence (`detection.subsequence_length`), 16 by default: 80 minutes of 5-minute
+ * samples, the span of a typical cloud-metric anomaly; NAB scored 12 to 32 within 3 points.
  *
  * Verdict: statistic = the distance (in the series' units times sqrt(m)), lower = 0, upper = the
  * distance that scores 0.5, expected = NAN. Score: z = (d - mean) / std of the last
@@ -27,7 +28,7 @@
 
 #include "detectors/detector.h"
 
-#define AIOPS_MP_M           16u   /* subsequence length, points */
+#define AIOPS_MP_MIN_M       4u    /* the shortest subsequence accepted, points */
 #define AIOPS_MP_MIN_HISTORY 1024u /* incremental history, points, at least (3.5 days at 5 min) */
 #define AIOPS_MP_CALIBRATION 2048u /* recent distances the incremental score is calibrated on */
 #define AIOPS_MP_WARM_UP     256u  /* points before the incremental path flags anything */

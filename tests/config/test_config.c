@@ -142,6 +142,7 @@ Test(config, starts_from_the_documented_defaults)
     cr_assert(eq(dbl, cfg.z_score_threshold, 3.0));
     cr_assert(eq(u32, cfg.window, 256));
     cr_assert(eq(u32, cfg.moving_average_window, 10));
+    cr_assert(eq(u32, cfg.subsequence_length, 16));
     cr_assert(eq(dbl, cfg.sensitivity_low, 0.01));
     cr_assert(eq(dbl, cfg.sensitivity_medium, 0.05));
     cr_assert(eq(dbl, cfg.sensitivity_high, 0.1));
@@ -208,6 +209,7 @@ Test(config, loads_every_scalar_section_and_joins_lists)
                         "detection:\n"
                         "  z_score_threshold: 2.5\n"
                         "  moving_average_window: 7\n"
+                        "  subsequence_length: 24\n"
                         "  sensitivity_low: 0.02\n"
                         "  sensitivity_medium: 0.04\n"
                         "  sensitivity_high: 0.2\n"
@@ -230,6 +232,7 @@ Test(config, loads_every_scalar_section_and_joins_lists)
     cr_assert(eq(str, cfg.log_format, "json"));
     cr_assert(eq(dbl, cfg.z_score_threshold, 2.5));
     cr_assert(eq(u32, cfg.moving_average_window, 7));
+    cr_assert(eq(u32, cfg.subsequence_length, 24));
     cr_assert(eq(dbl, cfg.sensitivity_high, 0.2));
     cr_assert(eq(u64, cfg.seed, 7));
     cr_assert(eq(str, cfg.stream_methods, "z-score"));
@@ -637,12 +640,18 @@ Test(config, hands_the_detection_section_to_detectors)
     aiops_config_set(&cfg, "detection.moving_average_window", "5", errbuf, sizeof(errbuf));
     aiops_config_set(&cfg, "detection.z_score_threshold", "2.5", errbuf, sizeof(errbuf));
     aiops_config_set(&cfg, "detection.seed", "1234", errbuf, sizeof(errbuf));
+    aiops_config_set(&cfg, "detection.subsequence_length", "32", errbuf, sizeof(errbuf));
     aiops_config_detector_params(&cfg, AIOPS_SENSITIVITY_HIGH, &p);
     cr_assert(eq(int, p.sensitivity, AIOPS_SENSITIVITY_HIGH));
     cr_assert(eq(u32, p.window, 64));
     cr_assert(eq(u32, p.ma_window, 5));
     cr_assert(eq(dbl, p.z_threshold, 2.5));
     cr_assert(eq(u64, p.seed, 1234));
+    cr_assert(eq(u32, p.subsequence, 32));
+    cr_assert(
+        eq(int, aiops_config_set(&cfg, "detection.subsequence_length", "3", errbuf, sizeof(errbuf)),
+           AIOPS_ERANGE),
+        "a matrix profile needs stretches of 4 points at least");
     aiops_config_fini(&cfg);
 }
 

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define M AIOPS_MP_M
+#define M 16 /* the default subsequence */
 
 static void fini(void)
 {
@@ -255,8 +255,8 @@ Test(matrix_profile, high_sensitivity_flags_at_least_as_much_as_low)
 
 /* The incremental statistic is the left profile (raw distance) over its history: equal to the
  * batch left profile of the series when the series fits in the history, and to the batch left
- * profile of the last history points later on. */
-Test(matrix_profile, incremental_left_profile_equals_the_batch_left_profile_over_its_window)
+ * profile of the last history points later on. m is the subsequence length. */
+static void check_incremental_against_batch(uint32_t m)
 {
     enum { N = 5000, H = AIOPS_MP_MIN_HISTORY };
     static double x[N], left[N];
@@ -264,33 +264,54 @@ Test(matrix_profile, incremental_left_profile_equals_the_batch_left_profile_over
     struct aiops_detector *d;
     struct aiops_verdict v;
     uint64_t st = 19;
-    uint32_t excl = M / 2;
+    uint32_t excl = m / 2;
 
     for (size_t i = 0; i < N; i++)
         x[i] = 1e4 + 100 * sin(i / 17.0) + 5 * aiops_test_noise(&st) + (i % 500 == 250 ? 60 : 0);
     params(&p, AIOPS_SENSITIVITY_MEDIUM);
     p.window = 64; /* below the minimum: the history is AIOPS_MP_MIN_HISTORY */
+    p.subsequence = m;
     cr_assert(eq(int, aiops_detector_create(&d, &aiops_matrix_profile_ops, &p), 0));
-    cr_assert(eq(int, aiops_matrix_profile_compute(x, H, M, excl, AIOPS_MP_RAW, left, NULL), 0));
+    cr_assert(eq(int, aiops_matrix_profile_compute(x, H, m, excl, AIOPS_MP_RAW, left, NULL), 0));
     for (size_t t = 0; t < N; t++) {
         aiops_detector_update(d, &(struct aiops_point){.value = x[t]}, &v);
-        if (t + 1 < M + excl) {
+        if (t + 1 < m + excl) {
             cr_assert(isnan(v.statistic), "point %zu", t);
             continue;
         }
         if (t >= H && t % 97 == 0) { /* the same window, batch */
             cr_assert(eq(
                 int,
-                aiops_matrix_profile_compute(x + t + 1 - H, H, M, excl, AIOPS_MP_RAW, left, NULL),
+                aiops_matrix_profile_compute(x + t + 1 - H, H, m, excl, AIOPS_MP_RAW, left, NULL),
                 0));
-            cr_assert(fabs(v.statistic - left[H - M]) <= 1e-6 * (1 + left[H - M]),
-                      "point %zu: %.12g vs %.12g", t, v.statistic, left[H - M]);
+            cr_assert(fabs(v.statistic - left[H - m]) <= 1e-6 * (1 + left[H - m]),
+                      "m %u, point %zu: %.12g vs %.12g", m, t, v.statistic, left[H - m]);
         } else if (t < H) {
-            cr_assert(fabs(v.statistic - left[t + 1 - M]) <= 1e-6 * (1 + left[t + 1 - M]),
-                      "point %zu: %.12g vs %.12g", t, v.statistic, left[t + 1 - M]);
+            cr_assert(fabs(v.statistic - left[t + 1 - m]) <= 1e-6 * (1 + left[t + 1 - m]),
+                      "m %u, point %zu: %.12g vs %.12g", m, t, v.statistic, left[t + 1 - m]);
         }
     }
     aiops_detector_destroy(d);
+}
+
+Test(matrix_profile, incremental_left_profile_equals_the_batch_left_profile_over_its_window)
+{
+    check_incremental_against_batch(M);
+}
+
+Test(matrix_profile, a_configured_subsequence_length_is_the_one_compared)
+{
+    struct aiops_detector_params p;
+    struct aiops_detector *d = NULL;
+    struct aiops_point pt = {.value = 1};
+    struct aiops_verdict v;
+
+    check_incremental_against_batch(40);
+    params(&p, AIOPS_SENSITIVITY_MEDIUM);
+    p.subsequence = 3;
+    cr_assert(eq(int, aiops_detector_create(&d, &aiops_matrix_profile_ops, &p), AIOPS_EINVAL));
+    cr_assert(eq(ptr, d, NULL));
+    cr_assert(eq(int, aiops_matrix_profile_ops.batch(&p, &pt, 1, &v), AIOPS_EINVAL));
 }
 
 Test(matrix_profile, memory_stays_bounded_over_a_hundred_thousand_updates)
@@ -356,6 +377,6 @@ Test(matrix_profile, explains_an_anomaly_with_its_distance)
 
     aiops_matrix_profile_ops.explain(&v, 80.0, buf, sizeof(buf));
     cr_assert(eq(str, buf,
-                 "value 80 ends a 16-point subsequence unlike anything before it in the searched "
-                 "history (distance 12.25, normal up to 4.5)"));
+                 "value 80 ends a stretch unlike anything before it in the searched history "
+                 "(distance 12.25, normal up to 4.5)"));
 }
