@@ -7,6 +7,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <math.h>
 #include <stdlib.h>
 
 #if defined(AIOPS_SANITIZE)
@@ -34,6 +35,16 @@ double aiops_test_gauss(uint64_t *state)
     for (int i = 0; i < 12; i++)
         s += (aiops_test_noise(state) + 1.0) / 2.0;
     return s - 6.0;
+}
+
+void aiops_test_daily(struct aiops_point *pts, size_t n, double amp, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        double phase = 2 * M_PI * (double)(i % AIOPS_TEST_DAY) / AIOPS_TEST_DAY;
+
+        pts[i].ts_ms = 1767225600000 + (int64_t)i * 300000;
+        pts[i].value = 50 + amp * sin(phase) + aiops_test_gauss(&seed);
+    }
 }
 
 long aiops_test_create_with_failing_allocations(const struct aiops_detector_ops *ops,

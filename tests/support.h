@@ -17,6 +17,12 @@ double aiops_test_noise(uint64_t *state);
 /* Roughly normal noise with unit variance: the sum of 12 uniforms, centred. */
 double aiops_test_gauss(uint64_t *state);
 
+/* Points per day of the series below: 5-minute samples. */
+#define AIOPS_TEST_DAY 288
+/* A daily cycle: n 5-minute samples from 2026-01-01, 50 + amp * sin(the time of day) + unit
+ * normal noise (aiops_test_gauss from `seed`). Its peaks are at 06:00, its troughs at 18:00. */
+void aiops_test_daily(struct aiops_point *pts, size_t n, double amp, uint64_t seed);
+
 /* Creates a detector of ops with p, failing the 1st, 2nd, ... allocation until creation
  * succeeds; asserts each failure is AIOPS_ENOMEM, leaves *out NULL and leaks nothing, then
  * destroys it and asserts nothing is left. Returns how many allocations were failed. */

@@ -141,6 +141,41 @@ Test(auto_method, flags_a_series_that_stops_changing_and_says_so)
         eq(str, buf, "value 50 has not changed for 12 points, longer than any stretch before it"));
 }
 
+Test(auto_method, flags_a_level_shift_near_its_start)
+{
+    struct aiops_detector_params p;
+
+    aiops_detector_params_init(&p);
+    series(0);
+    for (int i = 2000; i < N; i++)
+        pts[i].value += 30;
+    run(&p);
+    for (int i = 1000; i < 2000; i++)
+        cr_assert(not(got[i].is_anomaly), "at %d, before the shift", i);
+    cr_assert(got[2000].is_anomaly || got[2001].is_anomaly || got[2002].is_anomaly,
+              "within three points of the shift");
+}
+
+Test(auto_method, flags_a_broken_daily_period_there_and_nowhere_else)
+{
+    struct aiops_detector_params p;
+    int first = -1;
+
+    aiops_detector_params_init(&p);
+    series(0);
+    /* Day 8's trough never comes: the value stays at the daily mean for that half-day. */
+    for (int i = 7 * 288 + 144; i < 8 * 288; i++)
+        pts[i].value = 50 + (pts[i].value - 50 - 10 * sin(2 * M_PI * i / 288.0));
+    run(&p);
+    for (int i = 1000; i < N; i++) {
+        if (got[i].is_anomaly && first < 0)
+            first = i;
+        cr_assert(not(got[i].is_anomaly && (i < 7 * 288 + 144 || i >= 8 * 288)), "at %d", i);
+    }
+    cr_assert(ge(int, first, 7 * 288 + 144), "the break is found");
+    cr_assert(lt(int, first, 7 * 288 + 144 + 36), "within three hours of its start: %d", first);
+}
+
 Test(auto_method, batch_flags_the_spike)
 {
     struct aiops_detector_params p;

@@ -204,3 +204,36 @@ Test(moving_average, create_rejects_a_window_below_two)
     cr_assert(eq(int, aiops_detector_create(&d, &aiops_moving_average_ops, &p), AIOPS_EINVAL));
     cr_assert(eq(long, aiops_mem_live(), 0));
 }
+
+/* A daily cycle of amplitude 10 over unit noise, 8 days. An hour of zeros in day 7 (a broken
+ * collector) is flagged at its first point on both paths, and batch also flags the return; a
+ * day whose trough never comes changes too slowly for a window of 10 points to see. */
+Test(moving_average, a_broken_daily_period_is_flagged_where_it_breaks_abruptly)
+{
+    enum { N = 8 * AIOPS_TEST_DAY, DROP = 6 * AIOPS_TEST_DAY + 60, TROUGH = 7 * AIOPS_TEST_DAY };
+    static struct aiops_point pts[N];
+    static struct aiops_verdict v[N];
+    struct aiops_detector_params p;
+    struct aiops_detector *d;
+
+    params(&p, 10);
+    aiops_test_daily(pts, N, 10, 99);
+    for (size_t i = DROP; i < DROP + 12; i++)
+        pts[i].value = 0.0;
+    cr_assert(eq(int, aiops_moving_average_ops.batch(&p, pts, N, v), 0));
+    for (size_t i = 0; i < N; i++)
+        cr_assert(eq(int, v[i].is_anomaly, i == DROP || i == DROP + 12), "batch, at %zu", i);
+    cr_assert(eq(int, aiops_detector_create(&d, &aiops_moving_average_ops, &p), 0));
+    for (size_t i = 0; i < N; i++) {
+        aiops_detector_update(d, &pts[i], &v[i]);
+        cr_assert(eq(int, v[i].is_anomaly, i == DROP), "incremental, at %zu", i);
+    }
+    aiops_detector_destroy(d);
+
+    aiops_test_daily(pts, N, 10, 99);
+    for (size_t i = TROUGH + AIOPS_TEST_DAY / 2; i < N; i++)
+        pts[i].value -= 10 * sin(2 * M_PI * (double)(i - TROUGH) / AIOPS_TEST_DAY);
+    cr_assert(eq(int, aiops_moving_average_ops.batch(&p, pts, N, v), 0));
+    for (size_t i = 0; i < N; i++)
+        cr_assert(not(v[i].is_anomaly), "at %zu", i);
+}

@@ -385,3 +385,41 @@ Test(zscore, incremental_keeps_the_precision_of_counters_near_1e12)
     cr_assert(epsilon_eq(dbl, v.expected - 1e12, sum / 64, 1e-3));
     aiops_detector_destroy(d);
 }
+
+/* A daily cycle of amplitude 10 over unit noise, 8 days. A day whose peak overshoots to 2.5
+ * times the amplitude leaves the series' range, and batch flags it there (the incremental
+ * window, 21 hours, stretches with the rise and does not). A day whose trough never comes stays
+ * inside the range: no z-score sees that, on either path (prophet and auto do). */
+Test(zscore, a_broken_daily_period_is_flagged_only_where_it_leaves_the_range)
+{
+    enum { N = 8 * AIOPS_TEST_DAY, PEAK = 6 * AIOPS_TEST_DAY, TROUGH = 7 * AIOPS_TEST_DAY };
+    static struct aiops_point pts[N];
+    static struct aiops_verdict v[N];
+    struct aiops_detector_params p;
+    struct aiops_detector *d;
+    size_t flagged = 0;
+
+    params(&p, AIOPS_SENSITIVITY_MEDIUM);
+    aiops_test_daily(pts, N, 10, 99);
+    for (size_t i = PEAK; i < PEAK + AIOPS_TEST_DAY / 2; i++)
+        pts[i].value += 15 * sin(2 * M_PI * (double)(i - PEAK) / AIOPS_TEST_DAY);
+    cr_assert(eq(int, aiops_zscore_ops.batch(&p, pts, N, v), 0));
+    for (size_t i = 0; i < N; i++) {
+        cr_assert(not(v[i].is_anomaly && (i < PEAK || i >= PEAK + AIOPS_TEST_DAY / 2)), "at %zu",
+                  i);
+        flagged += v[i].is_anomaly;
+    }
+    cr_assert(gt(sz, flagged, 0), "the overshooting peak");
+
+    aiops_test_daily(pts, N, 10, 99);
+    for (size_t i = TROUGH + AIOPS_TEST_DAY / 2; i < N; i++)
+        pts[i].value -= 10 * sin(2 * M_PI * (double)(i - TROUGH) / AIOPS_TEST_DAY);
+    cr_assert(eq(int, aiops_zscore_ops.batch(&p, pts, N, v), 0));
+    cr_assert(eq(sz, count_anomalies(v, N), 0));
+    cr_assert(eq(int, aiops_detector_create(&d, &aiops_zscore_ops, &p), 0));
+    for (size_t i = 0; i < N; i++) {
+        aiops_detector_update(d, &pts[i], &v[i]);
+        cr_assert(not(v[i].is_anomaly && i >= TROUGH + AIOPS_TEST_DAY / 2), "at %zu", i);
+    }
+    aiops_detector_destroy(d);
+}
