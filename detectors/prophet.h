@@ -43,7 +43,10 @@
  * Batch path (without the seasonal check: a detect request rarely spans three days): fits the
  * whole series at once (25 changepoints), refits once with Huber weights
  * so the anomalies themselves do not bend the fit, and scores each point's in-sample residual
- * against the same robust scale of all residuals. It sees the future (the fit is two-sided)
+ * against the same robust scale of all residuals, whose tail quantile leaves out the longest run
+ * of 3 or more residuals beyond 2.576 scales: the one event a request most likely asks about
+ * must not widen the interval that judges it (half an hour at twice the value is 2% of a day's
+ * points, past the 1% the tail quantile lets through). It sees the future (the fit is two-sided)
  * and has no refractory period, so it flags every point outside the interval; on a clean series
  * its expected values agree with the incremental path's to within the interval.
  *

@@ -369,3 +369,23 @@ Test(prophet, batch_handles_empty_short_and_constant_series)
     cr_assert(eq(int, aiops_prophet_ops.batch(&p, pts, 40, v), 0));
     cr_assert(isnan(v[20].expected) && v[20].score == 0.0);
 }
+
+/* A day's request with half an hour at three times the cycle's amplitude above it: 2% of the
+ * points, more than the 1% of the residuals' tail quantile, yet every one of them is flagged and
+ * nothing else (before the longest run was left out of the tail, none was). */
+Test(prophet, batch_flags_a_half_hour_excursion_in_a_days_request)
+{
+    enum { N = AIOPS_TEST_DAY, FROM = 150, LEN = 6 };
+    static struct aiops_point pts[N];
+    static struct aiops_verdict v[N];
+    struct aiops_detector_params p;
+
+    aiops_detector_params_init(&p);
+    aiops_test_daily(pts, N, 10, 5);
+    for (size_t i = FROM; i < FROM + LEN; i++)
+        pts[i].value += 30;
+    cr_assert(eq(int, aiops_prophet_ops.batch(&p, pts, N, v), 0));
+    for (size_t i = 0; i < N; i++)
+        cr_assert(eq(int, v[i].is_anomaly, i >= FROM && i < FROM + LEN), "at %zu: z %g", i,
+                  v[i].statistic);
+}
