@@ -274,6 +274,30 @@ class Grouping(AgentCase):
         self.assertLessEqual(event["duration_seconds"], 600)
 
 
+class Flatline(AgentCase):
+    """auto, the streaming default, on a metric that gets stuck at a value it has had before."""
+    config_text = "detection:\n  default: {methods: [auto]}\n"
+
+    def test_a_stuck_metric_is_one_event_that_says_so_and_lasts_while_it_is_stuck(self):
+        # 400 points of a value that never repeats twice in a row, then 100 at one of its values.
+        pts = points("db-1", "writes", 0, 500)
+        for p in pts[400:]:
+            p["value"] = pts[399]["value"]
+        self.assertEqual(self.ingest(pts), (200, {"accepted": 500}))
+        m = self.metrics()
+        self.assertEqual(metric_value(m, "aiops_anomalous_points_total"), 1)
+        self.assertEqual(metric_value(m, "aiops_events_total", transition="opened"), 1)
+        status, body = self.agent.json("GET", "/api/v1/events?status=open")
+        self.assertEqual(status, 200)
+        (event,) = body["events"]
+        self.assertEqual(event["method"], "auto")
+        # The run began at point 399, so its 12th point, medium's minimum, is point 410.
+        self.assertTrue(event["start_time"].startswith("2026-01-01T01:08:20"), event)
+        self.assertIn("has not changed for 12 points", event["reason"])
+        # Held while stuck: the event spans the run (grouping window 300 s).
+        self.assertGreaterEqual(event["duration_seconds"], 800)
+
+
 if __name__ == "__main__":
     BINARY = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)
