@@ -168,8 +168,9 @@ static void auto_explain(const struct aiops_verdict *v, double value, char *buf,
         aiops_detector_explain_band(v, value, buf, len);
 }
 
-static const char *const auto_best_for[] = {
-    "metrics with no method configured", "mixed anomaly kinds: spikes, shifts, new shapes", NULL};
+static const char *const auto_best_for[] = {"metrics with no method configured",
+                                            "mixed anomaly kinds: spikes, shifts, new shapes",
+                                            "values that get stuck (flatlines)", NULL};
 
 const struct aiops_detector_ops aiops_auto_ops = {
     .name = "auto",
