@@ -2,7 +2,8 @@
 /* The flatline check (see flatline.h). A run is a stretch of bit-for-bit equal values. The
  * record is the longest run that ended within the last FLAT_HORIZON to 2 * FLAT_HORIZON points
  * (two epochs, so it is forgotten without storing every run). A run is flagged the moment it
- * outgrows both the record and the sensitivity's minimum; on the incremental path the rest of it
+ * outgrows both the record and the sensitivity's minimum, in a series that does not normally
+ * move in steps (FLAT_STEPPED); on the incremental path the rest of it
  * scores AIOPS_SCORE_HELD, so an event stays open until the value moves, while batch reports
  * every point of it. The verdict's expected value and band are the stuck value; its statistic is
  * the run's length in points.
@@ -27,6 +28,10 @@
 #define FLAT_WARM_UP 256u
 /* Points of an epoch: about 28 days at 5-minute samples (prophet's longest history). */
 #define FLAT_HORIZON 8192u
+/* A series whose value changes less than once in this many points (over the two epochs) moves
+ * in steps, as a replica count or a configured limit does: a long stretch without change is its
+ * normal, so no run of it is judged. (The stuck disk on NAB changes at one point in four.) */
+#define FLAT_STEPPED 50u
 /* The score of the point that breaks the record: a flag of its own in auto's blend. */
 #define FLAT_SCORE 0.75
 
@@ -39,6 +44,8 @@ struct flatline {
     double last;        /* the latest finite value */
     uint64_t epoch;     /* seen / FLAT_HORIZON when the record was last touched */
     uint64_t record[2]; /* longest run that ended in this epoch, and in the one before */
+    uint64_t points[2]; /* finite points in this epoch, and in the one before */
+    uint64_t moves[2];  /* of them, how many differed from the point before */
 };
 
 static int flatline_init(struct aiops_detector *d)
@@ -68,7 +75,9 @@ static void roll_epochs(struct flatline *f)
     if (epoch == f->epoch)
         return;
     f->record[1] = epoch == f->epoch + 1 ? f->record[0] : 0;
-    f->record[0] = 0;
+    f->points[1] = epoch == f->epoch + 1 ? f->points[0] : 0;
+    f->moves[1] = epoch == f->epoch + 1 ? f->moves[0] : 0;
+    f->record[0] = f->points[0] = f->moves[0] = 0;
     f->epoch = epoch;
 }
 
@@ -82,18 +91,21 @@ static void flatline_update(struct aiops_detector *d, const struct aiops_point *
         .score = 0.0, .expected = NAN, .lower = NAN, .upper = NAN, .statistic = NAN};
     if (!isfinite(p->value))
         return;
+    roll_epochs(f);
     if (f->seen == 0 || p->value != f->last) {
         if (f->seen - f->run_start > f->record[0])
             f->record[0] = f->seen - f->run_start; /* the run that just ended */
+        f->moves[0] += f->seen > 0;
         f->run_start = f->seen;
         f->last = p->value;
     }
+    f->points[0]++;
     f->seen++;
-    roll_epochs(f);
     run = f->seen - f->run_start;
     bar = f->record[0] > f->record[1] ? f->record[0] : f->record[1];
     bar = bar + 1 > f->min_run ? bar + 1 : f->min_run;
-    if (f->run_start < FLAT_WARM_UP || run < bar)
+    if (f->run_start < FLAT_WARM_UP || run < bar ||
+        FLAT_STEPPED * (f->moves[0] + f->moves[1]) < f->points[0] + f->points[1])
         return;
     out->expected = out->lower = out->upper = p->value;
     out->statistic = (double)run;

@@ -141,6 +141,23 @@ Test(flatline, forgets_a_record_set_over_two_horizons_ago)
     cr_assert(eq(int, run(N, AIOPS_SENSITIVITY_MEDIUM), 0));
 }
 
+Test(flatline, never_judges_a_series_that_moves_in_steps)
+{
+    /* A replica count: a new value every 50 to 550 points, 20,000 points. Its runs break the
+     * record now and then, yet a long stretch without change is what it normally does. */
+    uint64_t s = 5;
+    size_t i = 0;
+
+    while (i < N) {
+        size_t len = 50 + (size_t)(aiops_test_noise(&s) * 250 + 250);
+        double v = 3 + (double)(i % 7);
+
+        for (size_t j = 0; j < len && i < N; j++, i++)
+            pts[i] = (struct aiops_point){.ts_ms = (int64_t)i * 15000, .value = v};
+    }
+    cr_assert(eq(int, run(N, AIOPS_SENSITIVITY_HIGH), 0));
+}
+
 Test(flatline, skips_missing_values_without_ending_the_run)
 {
     noise(0, 3000);
