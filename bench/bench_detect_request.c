@@ -4,21 +4,13 @@
  * Usage: bench_detect_request BODY.json [iterations]   (bench/make_request.py writes bodies) */
 #include "agent/buf.h"
 #include "agent/detect.h"
+#include "bench/clock.h"
 #include "config/config.h"
 #include "transports/api_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* the machine may be shared */
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -71,19 +63,19 @@ int main(int argc, char **argv)
         double t0, t1, t2, t3;
 
         aiops_buf_init(&out);
-        t0 = now_s();
+        t0 = bench_cpu_seconds();
         if (aiops_api_decode_detect(body, len, &lim, &req, &out) != 0) {
             fprintf(stderr, "bench_detect_request: rejected: %.*s\n", (int)out.len, out.data);
             return 1;
         }
-        t1 = now_s();
+        t1 = bench_cpu_seconds();
         aiops_config_detector_params(&cfg, req.sensitivity, &params);
         if (aiops_detect_run(&req, &params, cfg.grouping_window_seconds, &resp) < 0)
             return 1;
-        t2 = now_s();
+        t2 = bench_cpu_seconds();
         if (aiops_api_encode_detect(&req, &resp, &out) < 0)
             return 1;
-        t3 = now_s();
+        t3 = bench_cpu_seconds();
         t_decode += t1 - t0;
         t_detect += t2 - t1;
         t_encode += t3 - t2;

@@ -3,6 +3,7 @@
  * 1,024 on a long CPU-like stream (5-minute samples, daily and weekly cycles, noise, a spike
  * every few days), bytes of state per series, and the median latency of the batch path on
  * 10,000 points. usage: bench_detectors [points] [method ...] */
+#include "bench/clock.h"
 #include "detectors/detector.h"
 #include "detectors/robust.h"
 
@@ -11,21 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define STEP_MS    300000LL /* 5 minutes */
 #define PER_DAY    288
 #define WINDOW     1024
 #define BATCH_N    10000
 #define BATCH_RUNS 11
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Approximately normal noise from a fixed-seed LCG (sum of 12 uniforms). */
 static double gauss(uint64_t *st)
@@ -68,20 +60,20 @@ static void bench(const struct aiops_detector_ops *ops, const struct aiops_point
         exit(1);
     }
     bytes = mallinfo2().uordblks - before + ops->size;
-    t0 = now_s();
+    t0 = bench_wall_seconds();
     for (size_t i = 0; i < n; i++) {
         aiops_detector_update(d, &pts[i], &out[0]);
         flags += out[0].is_anomaly;
     }
-    ns = (now_s() - t0) * 1e9 / (double)n;
+    ns = (bench_wall_seconds() - t0) * 1e9 / (double)n;
     aiops_detector_destroy(d);
     for (int r = 0; r < BATCH_RUNS; r++) {
-        t0 = now_s();
+        t0 = bench_wall_seconds();
         if (ops->batch(&p, pts, BATCH_N, out) < 0) {
             fprintf(stderr, "%s: batch failed\n", ops->name);
             exit(1);
         }
-        ms[r] = (now_s() - t0) * 1e3;
+        ms[r] = (bench_wall_seconds() - t0) * 1e3;
     }
     printf("%-18s %12.1f %12zu %14.2f %8zu\n", ops->name, ns, bytes, aiops_median(ms, BATCH_RUNS),
            flags);

@@ -6,23 +6,15 @@
  * Usage: bench_payload [seconds per case] [only the cases whose name contains this] */
 #include "agent/buf.h"
 #include "agent/err.h"
+#include "bench/clock.h"
 #include "transports/payload.h"
 
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define POINTS 1000
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* the machine may be shared */
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int on_point(void *ctx, const struct aiops_metric_point *p)
 {
@@ -45,7 +37,7 @@ static void run(const char *name, const void *data, size_t len, double secs)
     if (only != NULL && strstr(name, only) == NULL)
         return;
     aiops_payload_options_init(&o);
-    t0 = now_s();
+    t0 = bench_cpu_seconds();
     do {
         for (int k = 0; k < 20; k++, iters++) {
             rc = aiops_payload_decode(data, len, &o, on_point, &sum, &err);
@@ -56,7 +48,7 @@ static void run(const char *name, const void *data, size_t len, double secs)
             }
             points += rc;
         }
-        t = now_s() - t0;
+        t = bench_cpu_seconds() - t0;
     } while (t < secs);
     printf("%-40s %7zu B/msg %8.1f ns/point %11.0f points/s\n", name, len, t * 1e9 / (double)points,
            (double)points / t);

@@ -5,6 +5,7 @@
  * Usage: bench_pipeline [method] [series] [points_per_series] [window] */
 #include "agent/err.h"
 #include "agent/pipeline.h"
+#include "bench/clock.h"
 #include "config/config.h"
 
 #include <malloc.h>
@@ -12,17 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BATCH 1000 /* points per message */
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void pack_str(msgpack_packer *pk, const char *s)
 {
@@ -96,7 +88,7 @@ int main(int argc, char **argv)
         status = 1;
         goto out_free_msgs;
     }
-    t0 = now_s();
+    t0 = bench_wall_seconds();
     for (long m = 0; m < n_msgs; m++) {
         struct aiops_payload_error perr;
         int n = aiops_pipeline_ingest(p, msgs[m].data, msgs[m].size, &perr);
@@ -108,7 +100,7 @@ int main(int argc, char **argv)
         }
         taken += n;
     }
-    secs = now_s() - t0;
+    secs = bench_wall_seconds() - t0;
     m1 = mallinfo2();
     printf("method %s, window %s: %ld series x %ld points = %ld points in %.3f s\n", method, window,
            n_series, per_series, taken, secs);

@@ -124,6 +124,7 @@ int aiops_detector_batch_incremental(const struct aiops_detector_ops *ops,
     err = aiops_detector_create(&d, ops, params);
     if (err < 0)
         return err;
+    d->batch = true;
     for (size_t i = 0; i < n; i++)
         d->ops->update(d, &pts[i], &out[i]);
     aiops_detector_destroy(d);

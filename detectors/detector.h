@@ -73,6 +73,9 @@ struct aiops_detector_ops {
 struct aiops_detector {
     const struct aiops_detector_ops *ops;
     struct aiops_detector_params params;
+    /* Fed a whole series by aiops_detector_batch_incremental: a detector that holds back after
+     * an alert when streaming reports every anomalous point instead. */
+    bool batch;
 };
 
 /* Defaults: medium, window 256, ma_window 10, subsequence 16, z_threshold 3, seed 42. */
@@ -98,7 +101,7 @@ static inline void aiops_detector_update(struct aiops_detector *d, const struct 
 }
 
 /* Shared pieces for ops tables. */
-/* batch by feeding every point through a fresh incremental state. */
+/* batch by feeding every point through a fresh incremental state, with d->batch set. */
 int aiops_detector_batch_incremental(const struct aiops_detector_ops *ops,
                                      const struct aiops_detector_params *params,
                                      const struct aiops_point *pts, size_t n,

@@ -37,15 +37,13 @@
 
 struct flatline {
     struct aiops_detector base;
-    bool batch;         /* scoring a whole series: every point of a flagged run is reported */
     uint32_t min_run;   /* FLAT_MIN_RUN_* at params.sensitivity */
     uint64_t seen;      /* finite points so far */
     uint64_t run_start; /* index (in `seen` terms) of the current run's first point */
     double last;        /* the latest finite value */
-    uint64_t epoch;     /* seen / FLAT_HORIZON when the record was last touched */
-    uint64_t record[2]; /* longest run that ended in this epoch, and in the one before */
-    uint64_t points[2]; /* finite points in this epoch, and in the one before */
-    uint64_t moves[2];  /* of them, how many differed from the point before */
+    uint64_t record[2]; /* longest run that ended in this epoch of FLAT_HORIZON points, and in
+                         * the one before */
+    uint64_t moves[2];  /* points that differed from the point before, in the same epochs */
 };
 
 static int flatline_init(struct aiops_detector *d)
@@ -67,18 +65,22 @@ static int flatline_init(struct aiops_detector *d)
     return 0;
 }
 
-/* Starts a new epoch when `seen` enters one: the older record is forgotten. */
+/* Starts a new epoch when the next point is the first of one: the older one is forgotten. */
 static void roll_epochs(struct flatline *f)
 {
-    uint64_t epoch = f->seen / FLAT_HORIZON;
-
-    if (epoch == f->epoch)
+    if (f->seen == 0 || f->seen % FLAT_HORIZON != 0)
         return;
-    f->record[1] = epoch == f->epoch + 1 ? f->record[0] : 0;
-    f->points[1] = epoch == f->epoch + 1 ? f->points[0] : 0;
-    f->moves[1] = epoch == f->epoch + 1 ? f->moves[0] : 0;
-    f->record[0] = f->points[0] = f->moves[0] = 0;
-    f->epoch = epoch;
+    f->record[1] = f->record[0];
+    f->moves[1] = f->moves[0];
+    f->record[0] = f->moves[0] = 0;
+}
+
+/* Points in the two epochs `record` and `moves` cover, the latest point included. */
+static uint64_t epoch_points(const struct flatline *f)
+{
+    uint64_t first = (f->seen - 1) / FLAT_HORIZON * FLAT_HORIZON; /* this epoch's first point */
+
+    return f->seen - (first >= FLAT_HORIZON ? first - FLAT_HORIZON : 0);
 }
 
 static void flatline_update(struct aiops_detector *d, const struct aiops_point *p,
@@ -99,17 +101,16 @@ static void flatline_update(struct aiops_detector *d, const struct aiops_point *
         f->run_start = f->seen;
         f->last = p->value;
     }
-    f->points[0]++;
     f->seen++;
     run = f->seen - f->run_start;
     bar = f->record[0] > f->record[1] ? f->record[0] : f->record[1];
     bar = bar + 1 > f->min_run ? bar + 1 : f->min_run;
     if (f->run_start < FLAT_WARM_UP || run < bar ||
-        FLAT_STEPPED * (f->moves[0] + f->moves[1]) < f->points[0] + f->points[1])
+        FLAT_STEPPED * (f->moves[0] + f->moves[1]) < epoch_points(f))
         return;
     out->expected = out->lower = out->upper = p->value;
     out->statistic = (double)run;
-    if (run == bar || f->batch) {
+    if (run == bar || d->batch) {
         out->score = FLAT_SCORE;
         out->is_anomaly = true;
     } else {
@@ -120,17 +121,7 @@ static void flatline_update(struct aiops_detector *d, const struct aiops_point *
 static int flatline_batch(const struct aiops_detector_params *params, const struct aiops_point *pts,
                           size_t n, struct aiops_verdict *out)
 {
-    struct aiops_detector *d;
-    int err;
-
-    err = aiops_detector_create(&d, &aiops_flatline_ops, params);
-    if (err < 0)
-        return err;
-    ((struct flatline *)d)->batch = true;
-    for (size_t i = 0; i < n; i++)
-        flatline_update(d, &pts[i], &out[i]);
-    aiops_detector_destroy(d);
-    return 0;
+    return aiops_detector_batch_incremental(&aiops_flatline_ops, params, pts, n, out);
 }
 
 static void flatline_explain(const struct aiops_verdict *v, double value, char *buf, size_t len)

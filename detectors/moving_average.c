@@ -24,7 +24,6 @@ struct moving_average {
     struct aiops_detector base;
     struct aiops_rolling roll;
     struct aiops_hold_off hold;
-    bool batch;       /* scoring a whole series: every anomalous point is reported */
     uint64_t seen;    /* finite points folded into the long-run variance */
     double long_mean; /* exponentially weighted mean and variance of the series */
     double long_var;
@@ -82,7 +81,7 @@ static void ma_update(struct aiops_detector *d, const struct aiops_point *p,
     } else {
         aiops_rolling_unscored(out);
     }
-    if (!m->batch)
+    if (!d->batch)
         aiops_hold_off_apply(&m->hold, out);
     aiops_rolling_push(&m->roll, x);
     long_run_push(m, x);
@@ -91,17 +90,7 @@ static void ma_update(struct aiops_detector *d, const struct aiops_point *p,
 static int ma_batch(const struct aiops_detector_params *params, const struct aiops_point *pts,
                     size_t n, struct aiops_verdict *out)
 {
-    struct aiops_detector *d;
-    int err;
-
-    err = aiops_detector_create(&d, &aiops_moving_average_ops, params);
-    if (err < 0)
-        return err;
-    ((struct moving_average *)d)->batch = true;
-    for (size_t i = 0; i < n; i++)
-        ma_update(d, &pts[i], &out[i]);
-    aiops_detector_destroy(d);
-    return 0;
+    return aiops_detector_batch_incremental(&aiops_moving_average_ops, params, pts, n, out);
 }
 
 static const char *const ma_best_for[] = {"level shifts", "spikes against recent behaviour",

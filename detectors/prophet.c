@@ -242,24 +242,36 @@ static int eq_solve(struct normal_eq *eq, struct model *m, double total_w)
 
 /* ---- robust statistics ---- */
 
-/* A robust standard deviation of a[0..n-1] around 0 (n > 0), reordering a: 1.4826 * the median
- * of |a| about its median, or 1.2533 * the mean absolute deviation when over half the values
- * are equal (quantised metrics), or 0 for a constant sample. */
-static double robust_scale(double *a, size_t n)
+/* The scale robust_scale settles on from the median (mad) and the sum of n absolute deviations
+ * and the tail bound (the TAIL_Q quantile of them / TAIL_Z). */
+static double pick_scale(double mad, double sum_ad, size_t n, double tail)
 {
-    double med = aiops_median(a, n), mad, tail, mean_ad = 0.0;
-
-    for (size_t i = 0; i < n; i++) {
-        a[i] = fabs(a[i] - med);
-        mean_ad += a[i];
-    }
-    mad = aiops_median(a, n);
-    tail = aiops_select_kth(a, n, (size_t)(TAIL_Q * (double)(n - 1))) / TAIL_Z;
     if (tail > AIOPS_MAD_TO_SD * mad)
         return tail;
     if (mad > 0.0)
         return AIOPS_MAD_TO_SD * mad;
-    return 1.2533 * mean_ad / (double)n; /* sqrt(pi / 2): mean |x| -> sigma for a normal */
+    return 1.2533 * sum_ad / (double)n; /* sqrt(pi / 2): mean |x| -> sigma for a normal */
+}
+
+/* The tail bound of n absolute deviations dev (reordered). */
+static double tail_bound(double *dev, size_t n)
+{
+    return aiops_select_kth(dev, n, (size_t)(TAIL_Q * (double)(n - 1))) / TAIL_Z;
+}
+
+/* A robust standard deviation of a[0..n-1] around 0 (n > 0), reordering a: 1.4826 * the median
+ * of |a| about its median, or 1.2533 * the mean absolute deviation when over half the values
+ * are equal (quantised metrics), or 0 for a constant sample; at least the tail bound. */
+static double robust_scale(double *a, size_t n)
+{
+    double med = aiops_median(a, n), mad, sum_ad = 0.0;
+
+    for (size_t i = 0; i < n; i++) {
+        a[i] = fabs(a[i] - med);
+        sum_ad += a[i];
+    }
+    mad = aiops_median(a, n);
+    return pick_scale(mad, sum_ad, n, tail_bound(a, n));
 }
 
 /* The scale of a batch's residuals a[0..n-1], in time order (tmp: n doubles of scratch):
@@ -272,17 +284,17 @@ static double robust_scale(double *a, size_t n)
  * needs none of this: a point is judged by the scale of the residuals before it.) */
 static double batch_scale(const double *a, size_t n, double *tmp)
 {
-    double med, mad, base, tail, mean_ad = 0.0;
+    double med, mad, base, sum_ad = 0.0;
     size_t kept = 0, from = 0, len = 0;
 
     memcpy(tmp, a, n * sizeof(*tmp));
     med = aiops_median(tmp, n);
     for (size_t i = 0; i < n; i++) {
         tmp[i] = fabs(a[i] - med);
-        mean_ad += tmp[i];
+        sum_ad += tmp[i];
     }
     mad = aiops_median(tmp, n);
-    base = mad > 0.0 ? AIOPS_MAD_TO_SD * mad : 1.2533 * mean_ad / (double)n; /* robust_scale's */
+    base = pick_scale(mad, sum_ad, n, 0.0); /* the scale without the tail bound */
     /* the longest run beyond TAIL_Z * base: [from, from + len) */
     for (size_t i = 0; i < n;) {
         size_t j = i;
@@ -301,10 +313,7 @@ static double batch_scale(const double *a, size_t n, double *tmp)
         if (i < from || i >= from + len)
             tmp[kept++] = fabs(a[i] - med);
     }
-    if (kept == 0)
-        return base;
-    tail = aiops_select_kth(tmp, kept, (size_t)(TAIL_Q * (double)(kept - 1))) / TAIL_Z;
-    return tail > AIOPS_MAD_TO_SD * mad ? tail : base; /* robust_scale's precedence */
+    return kept > 0 ? pick_scale(mad, sum_ad, n, tail_bound(tmp, kept)) : base;
 }
 
 /* The smallest usable scale for a series around `level`: keeps z finite on constant data. */

@@ -37,6 +37,21 @@ double aiops_test_gauss(uint64_t *state)
     return s - 6.0;
 }
 
+int aiops_test_stream(const struct aiops_detector_ops *ops, const struct aiops_detector_params *p,
+                      const struct aiops_point *pts, size_t n, struct aiops_verdict *out)
+{
+    struct aiops_detector *d = NULL;
+    int flags = 0;
+
+    cr_assert(eq(int, aiops_detector_create(&d, ops, p), 0));
+    for (size_t i = 0; i < n; i++) {
+        aiops_detector_update(d, &pts[i], &out[i]);
+        flags += out[i].is_anomaly;
+    }
+    aiops_detector_destroy(d);
+    return flags;
+}
+
 void aiops_test_daily(struct aiops_point *pts, size_t n, double amp, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++) {

@@ -17,6 +17,11 @@ double aiops_test_noise(uint64_t *state);
 /* Roughly normal noise with unit variance: the sum of 12 uniforms, centred. */
 double aiops_test_gauss(uint64_t *state);
 
+/* Streams pts[0..n-1] through a fresh detector of ops with p (asserting it is created), each
+ * verdict into out; returns how many were anomalous. */
+int aiops_test_stream(const struct aiops_detector_ops *ops, const struct aiops_detector_params *p,
+                      const struct aiops_point *pts, size_t n, struct aiops_verdict *out);
+
 /* Points per day of the series below: 5-minute samples. */
 #define AIOPS_TEST_DAY 288
 /* A daily cycle: n 5-minute samples from 2026-01-01, 50 + amp * sin(the time of day) + unit

@@ -1075,6 +1075,14 @@ static const yajl_callbacks track_callbacks = {
     .yajl_end_array = track,
 };
 
+/* The first offset from i on that is not JSON whitespace, or len. */
+static size_t skip_json_space(const char *body, size_t len, size_t i)
+{
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    return i;
+}
+
 /* FastAPI's answer to a body json.loads rejects, with yajl's reason. Python's json.loads points
  * at the start of the token it could not take: after the last good one, its whitespace and one
  * ':' or ','. yajl's own offset is past the bad token. */
@@ -1093,14 +1101,9 @@ static int json_invalid(struct dec *d, const char *body, size_t len, struct aiop
     yajl_config(h, yajl_dont_validate_strings, 1);
     if (yajl_parse(h, (const unsigned char *)body, len) == yajl_status_ok)
         yajl_complete_parse(h);
-    offset = d->good;
-    while (offset < len && strchr(" \t\r\n", body[offset]) != NULL && body[offset] != '\0')
-        offset++;
-    if (offset < len && (body[offset] == ':' || body[offset] == ',')) {
-        offset++;
-        while (offset < len && strchr(" \t\r\n", body[offset]) != NULL && body[offset] != '\0')
-            offset++;
-    }
+    offset = skip_json_space(body, len, d->good);
+    if (offset < len && (body[offset] == ':' || body[offset] == ','))
+        offset = skip_json_space(body, len, offset + 1);
     why = yajl_get_error(h, 0, (const unsigned char *)body, len);
     w = why != NULL ? (const char *)why : "invalid JSON";
     wl = strlen(w);

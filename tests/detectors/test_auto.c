@@ -41,16 +41,7 @@ static void series(int spike)
 
 static int run(struct aiops_detector_params *p)
 {
-    struct aiops_detector *d;
-    int flags = 0;
-
-    cr_assert(eq(int, aiops_detector_create(&d, &aiops_auto_ops, p), 0));
-    for (int i = 0; i < N; i++) {
-        aiops_detector_update(d, &pts[i], &got[i]);
-        flags += got[i].is_anomaly;
-    }
-    aiops_detector_destroy(d);
-    return flags;
+    return aiops_test_stream(&aiops_auto_ops, p, pts, N, got);
 }
 
 Test(auto_method, flags_a_spike_and_little_else)
@@ -81,19 +72,12 @@ Test(auto_method, scores_0_65_of_the_strongest_component_plus_0_35_of_their_mean
     const struct aiops_detector_ops *parts[] = {&aiops_matrix_profile_ops, &aiops_prophet_ops};
     static struct aiops_verdict second[N];
     struct aiops_detector_params p;
-    struct aiops_detector *d;
 
     aiops_detector_params_init(&p);
     series(2000);
     run(&p);
-    cr_assert(eq(int, aiops_detector_create(&d, parts[0], &p), 0));
-    for (int i = 0; i < N; i++)
-        aiops_detector_update(d, &pts[i], &part[i]);
-    aiops_detector_destroy(d);
-    cr_assert(eq(int, aiops_detector_create(&d, parts[1], &p), 0));
-    for (int i = 0; i < N; i++)
-        aiops_detector_update(d, &pts[i], &second[i]);
-    aiops_detector_destroy(d);
+    aiops_test_stream(parts[0], &p, pts, N, part);
+    aiops_test_stream(parts[1], &p, pts, N, second);
     for (int i = 0; i < N; i++) {
         double a = part[i].score, b = second[i].score;
         double want = 0.65 * fmax(a, b) + 0.175 * (a + b);

@@ -44,18 +44,10 @@ static void stuck(size_t from, size_t len)
 static int run(size_t n, enum aiops_sensitivity s)
 {
     struct aiops_detector_params p;
-    struct aiops_detector *d;
-    int flags = 0;
 
     aiops_detector_params_init(&p);
     p.sensitivity = s;
-    cr_assert(eq(int, aiops_detector_create(&d, &aiops_flatline_ops, &p), 0));
-    for (size_t i = 0; i < n; i++) {
-        aiops_detector_update(d, &pts[i], &got[i]);
-        flags += got[i].is_anomaly;
-    }
-    aiops_detector_destroy(d);
-    return flags;
+    return aiops_test_stream(&aiops_flatline_ops, &p, pts, n, got);
 }
 
 Test(flatline, flags_the_run_that_outlasts_every_earlier_one_once)

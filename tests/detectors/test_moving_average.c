@@ -214,7 +214,6 @@ Test(moving_average, a_broken_daily_period_is_flagged_where_it_breaks_abruptly)
     static struct aiops_point pts[N];
     static struct aiops_verdict v[N];
     struct aiops_detector_params p;
-    struct aiops_detector *d;
 
     params(&p, 10);
     aiops_test_daily(pts, N, 10, 99);
@@ -223,12 +222,9 @@ Test(moving_average, a_broken_daily_period_is_flagged_where_it_breaks_abruptly)
     cr_assert(eq(int, aiops_moving_average_ops.batch(&p, pts, N, v), 0));
     for (size_t i = 0; i < N; i++)
         cr_assert(eq(int, v[i].is_anomaly, i == DROP || i == DROP + 12), "batch, at %zu", i);
-    cr_assert(eq(int, aiops_detector_create(&d, &aiops_moving_average_ops, &p), 0));
-    for (size_t i = 0; i < N; i++) {
-        aiops_detector_update(d, &pts[i], &v[i]);
+    aiops_test_stream(&aiops_moving_average_ops, &p, pts, N, v);
+    for (size_t i = 0; i < N; i++)
         cr_assert(eq(int, v[i].is_anomaly, i == DROP), "incremental, at %zu", i);
-    }
-    aiops_detector_destroy(d);
 
     aiops_test_daily(pts, N, 10, 99);
     for (size_t i = TROUGH + AIOPS_TEST_DAY / 2; i < N; i++)
