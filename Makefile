@@ -12,7 +12,7 @@ ARGS       ?=
 IMAGE      ?= aiops-agent:latest
 SOURCES    := $(shell git ls-files '*.c' '*.h' 2>/dev/null || find agent detectors transports storage config tests bench -name '*.[ch]')
 
-.PHONY: all build run test unit asan fuzz format format-check lint coverage bench docker-build \
+.PHONY: all build build-tests run test unit asan fuzz format format-check lint coverage bench docker-build \
         docker-run deps-build deps-test deps-dev clean
 
 all: build
@@ -33,17 +33,22 @@ build: deps-build
 run: build
 	./$(BUILD)/aiops-agent run $(ARGS)
 
+# The release build with its test suites: AIOPS_TESTS=ON makes a missing Criterion an error.
+build-tests: deps-test
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DAIOPS_TESTS=ON
+	cmake --build $(BUILD) -j$(JOBS)
+
 # The whole suite: unit and integration tests on the release build, the same suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer, then every fuzz target for a bounded time.
-test: deps-test build
+test: build-tests
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory asan fuzz
 
-unit: build
+unit: build-tests
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -L unit
 
 asan: deps-test
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAIOPS_SANITIZE=ON
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAIOPS_SANITIZE=ON -DAIOPS_TESTS=ON
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
@@ -74,7 +79,7 @@ lint: deps-dev build
 	  --suppress=missingIncludeSystem -I . --std=c11 agent detectors transports storage config
 
 coverage: deps-dev
-	cmake -S . -B $(COV_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAIOPS_COVERAGE=ON
+	cmake -S . -B $(COV_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAIOPS_COVERAGE=ON -DAIOPS_TESTS=ON
 	cmake --build $(COV_BUILD) -j$(JOBS)
 	cd $(COV_BUILD) && ctest -j$(JOBS) --output-on-failure
 	mkdir -p $(COV_BUILD)/coverage
