@@ -27,14 +27,19 @@ def wait_until(pred, timeout=10.0, step=0.05, what="condition"):
 class Mosquitto:
     def __init__(self, port=None):
         self.dir = tempfile.mkdtemp(prefix="aiops-mqtt.")
+        # Started as root, mosquitto runs as the mosquitto user, which saves its persistence
+        # file here.
+        shutil.chown(self.dir, "mosquitto")
         self.port = port or free_port()
         self.proc = None
 
     def start(self):
         conf = os.path.join(self.dir, "mosquitto.conf")
         with open(conf, "w") as f:
+            # Persistence keeps durable subscriptions (subscribe(client_id=...)) and their
+            # queued messages across stop() and start().
             f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                    "persistence false\nlog_dest stderr\n")
+                    f"persistence true\npersistence_location {self.dir}/\nlog_dest stderr\n")
         self.log = open(os.path.join(self.dir, "mosquitto.log"), "a")
         self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -54,11 +59,21 @@ class Mosquitto:
         subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-t", topic,
                         "-q", str(qos), "-s"], input=payload, check=True, timeout=10)
 
-    def subscribe(self, topic, count, timeout=20):
-        """Starts mosquitto_sub for count messages; returns the process (stdout: "topic payload")."""
-        return subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.port), "-t",
-                                 topic, "-q", "1", "-C", str(count), "-W", str(timeout), "-v"],
-                                stdout=subprocess.PIPE, text=True)
+    def subscribe(self, topic, count, timeout=20, client_id=None):
+        """Starts mosquitto_sub for count messages; returns the process (stdout: "topic payload").
+        With client_id the session is durable: it also gets what was published to topic while
+        that client was away, once subscribe_durably() has registered it."""
+        args = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.port), "-t", topic, "-q", "1",
+                "-C", str(count), "-W", str(timeout), "-v"]
+        if client_id:
+            args += ["-c", "-i", client_id]
+        return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+
+    def subscribe_durably(self, topic, client_id):
+        """Registers client_id's durable QoS 1 subscription to topic and disconnects: from now on
+        the broker queues what is published there until subscribe(client_id=...) collects it."""
+        subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.port), "-t", topic,
+                        "-q", "1", "-c", "-i", client_id, "-E"], check=True, timeout=10)
 
     def close(self):
         self.stop()
