@@ -5,18 +5,30 @@
 # threshold swept over the corpus, and the detector's own is_anomaly at medium sensitivity.
 # Prints one row per method and profile, plus the replay seconds per method.
 # usage: bench/nab.sh BUILD_DIR [METHOD...]   (NAB_DATA / NAB_SCORE override the shared paths)
+# NAB_SKIP=N replays every file without its first N rows (labels unchanged): the same anomalies
+# met with a different history, to tell a robust change from one that flips a window by luck.
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 shift || true
 here=$(cd "$(dirname "$0")/.." && pwd)
 data=${NAB_DATA:-$here/../shared/datasets/nab}
 score=${NAB_SCORE:-$here/../shared/tools/nab_score.py}
+skip=${NAB_SKIP:-0}
 methods=("$@")
 if [ ${#methods[@]} -eq 0 ]; then
   mapfile -t methods < <("$build/aiops-agent" replay --list-methods)
 fi
 out=$(mktemp -d /tmp/aiops-nab.XXXXXX)
 trap 'rm -rf "$out"' EXIT
+if [ "$skip" -gt 0 ]; then
+  mkdir -p "$out/data"
+  cp -r "$data/labels" "$data/config" "$out/data/"
+  (cd "$data/data" && find . -name '*.csv') | while read -r f; do
+    mkdir -p "$out/data/data/$(dirname "$f")"
+    sed "2,$((skip + 1))d" "$data/data/$f" > "$out/data/data/$f"
+  done
+  data=$out/data
+fi
 
 printf '%-18s %-20s %8s %8s %9s\n' method profile swept own replay_s
 for m in "${methods[@]}"; do
