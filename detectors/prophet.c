@@ -63,7 +63,10 @@
  * swept / own), against 60.9 / 60.9 without: SN_DAYS 2 / 3 64.8 / 67.6, 4 67.3 (SN_HISTORY 1280);
  * SN_TOL_MIN 30 / 45 / 60 / 90 / 120 67.3 / 67.6 / 67.6 / 68.3 / 66.5; SN_RANGE_DIV 0 (no
  * floor) 67.0, 4 / 8 / 16 67.6, 2 64.7. The forecast's z alone still sets the Huber weight of the
- * fit. */
+ * fit. A series younger than SN_DAYS days is checked against the whole days it has: in its
+ * first three days the forecast, with no daily terms before two, raised many false alarms (auto,
+ * standard, own: 75.6 against 74.5 with no check before three days, false-alarm points 97 -> 87;
+ * from two days 75.6). */
 #define SN_DAYS      3
 #define SN_TOL_MIN   60
 #define SN_RANGE_DIV 8.0
@@ -521,8 +524,11 @@ static double seasonal_z(const struct prophet *s, int64_t ts_ms, double x)
         uint32_t i = lower_bound(s, c - tol);
         double lo = INFINITY, hi = -INFINITY;
 
-        if (i == 0)
-            return INFINITY; /* the history may start inside the window */
+        if (i == 0) {
+            if (d == 1)
+                return INFINITY; /* not a whole day of history yet */
+            break;               /* a young series: the days its history covers */
+        }
         for (; i < s->count; i++) {
             uint32_t k = slot(s, i);
 

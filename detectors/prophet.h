@@ -27,12 +27,13 @@
  * interval within a day and a quieter one does not narrow it.
  * Points beyond 2 scales weigh less in later refits (Huber), so a spike does not bend the fit.
  * Seasonal check: a point's z is the lower of the forecast's and of how far it lies outside the
- * range of the values within an hour of the same time on each of the last 3 days (all three
- * must agree), in units of the larger of the scale and that range / 8. A spike that recurs
- * every day (a nightly job), which the Fourier terms cannot forecast, is then normal; a new one
- * is not. The history keeps at least 1,024 points for it (3.5 days of 5-minute samples; finer
- * samples need a larger window, 4,400 at 1 minute, up to the cap of 8,192, or the check never
- * sees three full days and stays out of the way); the
+ * range of the values within an hour of the same time on each of the last 3 days (all must
+ * agree; a series younger than that uses the whole days its history holds, from one), in units
+ * of the larger of the scale and that range / 8. A spike that recurs every day (a nightly job),
+ * which the Fourier terms cannot forecast, is then normal from its second day; a new one is
+ * not. The history keeps at least 1,024 points for it (3.5 days of 5-minute samples; finer
+ * samples need a larger window, 4,400 at 1 minute, up to the cap of 8,192, or the check sees
+ * fewer days, or none, and then stays out of the way); the
  * fit still uses the latest max(window, 640). When the check clears a point outside the
  * forecast's band, the band is still the forecast's.
  * The first fit needs 32 points; nothing is scored before it (the warm-up). After a flag, the
