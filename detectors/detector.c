@@ -124,11 +124,32 @@ int aiops_detector_batch_incremental(const struct aiops_detector_ops *ops,
     err = aiops_detector_create(&d, ops, params);
     if (err < 0)
         return err;
-    d->batch = true;
+    d->every_point = true;
     for (size_t i = 0; i < n; i++)
         d->ops->update(d, &pts[i], &out[i]);
     aiops_detector_destroy(d);
     return 0;
+}
+
+void aiops_hold_off_init(struct aiops_hold_off *h, uint32_t hold, uint32_t rearm)
+{
+    *h = (struct aiops_hold_off){.hold = hold, .rearm = rearm > 0 ? rearm : 1};
+}
+
+void aiops_hold_off_apply(struct aiops_hold_off *h, struct aiops_verdict *v)
+{
+    h->calm = v->is_anomaly ? 0 : (h->calm < UINT32_MAX ? h->calm + 1 : h->calm);
+    if (h->holding && h->left == 0 && h->calm >= h->rearm)
+        h->holding = false;
+    if (h->left > 0)
+        h->left--;
+    if (h->holding) {
+        v->is_anomaly = false;
+        v->score = fmin(v->score, AIOPS_SCORE_HELD);
+    } else if (v->is_anomaly) {
+        h->holding = true;
+        h->left = h->hold;
+    }
 }
 
 void aiops_detector_explain_band(const struct aiops_verdict *v, double value, char *buf, size_t len)

@@ -73,9 +73,11 @@ struct aiops_detector_ops {
 struct aiops_detector {
     const struct aiops_detector_ops *ops;
     struct aiops_detector_params params;
-    /* Fed a whole series by aiops_detector_batch_incremental: a detector that holds back after
-     * an alert when streaming reports every anomalous point instead. */
-    bool batch;
+    /* Report every anomalous point instead of holding back after an alert (the refractory
+     * period that makes one alert per anomaly when streaming): set for a whole series fed
+     * through aiops_detector_batch_incremental, and by auto on its components, whose verdicts
+     * it holds back itself. Warm-ups still apply. */
+    bool every_point;
 };
 
 /* Defaults: medium, window 256, ma_window 10, subsequence 16, z_threshold 3, seed 42. */
@@ -101,7 +103,7 @@ static inline void aiops_detector_update(struct aiops_detector *d, const struct 
 }
 
 /* Shared pieces for ops tables. */
-/* batch by feeding every point through a fresh incremental state, with d->batch set. */
+/* batch by feeding every point through a fresh incremental state, with d->every_point set. */
 int aiops_detector_batch_incremental(const struct aiops_detector_ops *ops,
                                      const struct aiops_detector_params *params,
                                      const struct aiops_point *pts, size_t n,
@@ -110,6 +112,22 @@ int aiops_detector_batch_incremental(const struct aiops_detector_ops *ops,
 void aiops_detector_explain_band(const struct aiops_verdict *v, double value, char *buf,
                                  size_t len);
 void aiops_detector_fini_noop(struct aiops_detector *d);
+
+/* One alert per excursion, for an incremental path. After a flagged point nothing is flagged for
+ * `hold` points, nor until `rearm` points in a row have stayed within the threshold (not
+ * anomalous). Held points keep their statistic and band; their score is capped at
+ * AIOPS_SCORE_HELD, so a streaming event still spans the excursion. */
+struct aiops_hold_off {
+    uint32_t hold;  /* points held after a flag */
+    uint32_t rearm; /* points in a row within the threshold that re-arm */
+    uint32_t left;  /* points still held after the last flag */
+    uint32_t calm;  /* points in a row within the threshold */
+    bool holding;   /* a flag was raised and the detector has not re-armed yet */
+};
+
+void aiops_hold_off_init(struct aiops_hold_off *h, uint32_t hold, uint32_t rearm);
+/* Passes verdict v (already scored) through the hold-off h. */
+void aiops_hold_off_apply(struct aiops_hold_off *h, struct aiops_verdict *v);
 
 /* Registry (registry.c). Implemented methods, in the order GET /methods lists them. */
 size_t aiops_detector_count(void);

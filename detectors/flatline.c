@@ -110,7 +110,7 @@ static void flatline_update(struct aiops_detector *d, const struct aiops_point *
         return;
     out->expected = out->lower = out->upper = p->value;
     out->statistic = (double)run;
-    if (run == bar || d->batch) {
+    if (run == bar || d->every_point) {
         out->score = FLAT_SCORE;
         out->is_anomaly = true;
     } else {

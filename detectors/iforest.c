@@ -542,7 +542,7 @@ static void score_row(struct iforest *f, const double *row, struct aiops_verdict
             f->quiet--;
             out->score *= 0.5;
             out->is_anomaly = false;
-        } else if (out->is_anomaly) {
+        } else if (out->is_anomaly && !f->base.every_point) {
             f->quiet = f->quiet_len;
         }
     } else {

@@ -446,7 +446,7 @@ static void lof_update(struct aiops_detector *d, const struct aiops_point *p,
             l->refractory--;
             out->score *= 0.5; /* still ranked, never above the threshold */
             out->is_anomaly = false;
-        } else if (out->is_anomaly) {
+        } else if (out->is_anomaly && !d->every_point) {
             l->refractory = LOF_REFRACTORY;
         }
         aiops_rolling_push(&l->hist, lz);

@@ -17,8 +17,8 @@
  * points). The LOF is calibrated on the detector's own history: statistic z = how many standard
  * deviations the mean of the latest 6 log-LOFs sits above the mean of the last 2,048 log-LOFs.
  * Nothing is scored before min(window, 60) points and nothing flagged before 48 scores; after a
- * flag the next 60 points are not flagged (a refractory period: one alert per incident) and
- * their scores are halved. The verdict's statistic is the point's own LOF.
+ * flag the next 60 points are not flagged (a refractory period: one alert per incident; not with
+ * every_point set) and their scores are halved. The verdict's statistic is the point's own LOF.
  *
  * Batch: exact LOF over the whole series (kNN through a k-d tree, no window); z of
  * the same trailing mean of 6 log-LOFs against the median and 1.4826 MAD (at least 0.2) of all

@@ -455,7 +455,7 @@ static void mp_update(struct aiops_detector *d, const struct aiops_point *p,
         hold(out);
     } else if (mp->n <= AIOPS_MP_WARM_UP) {
         hold(out);
-    } else if (out->is_anomaly) {
+    } else if (out->is_anomaly && !d->every_point) {
         mp->quiet = mp->m;
     }
 }

@@ -19,7 +19,8 @@
  * aiops_detector_z_score_to_unit() at aiops_detector_z_threshold(): low = z_threshold + 1,
  * medium = z_threshold (3 by default), high = z_threshold - 0.5 (more alerts); so 0.5 is the
  * threshold. After a flagged point the next m points are not flagged (refractory period, score
- * capped at 0.5), and the first AIOPS_MP_WARM_UP points of a stream are never flagged. */
+ * capped at 0.5; not with every_point set), and the first AIOPS_MP_WARM_UP points of a stream are
+ * never flagged. */
 #ifndef AIOPS_MATRIX_PROFILE_H
 #define AIOPS_MATRIX_PROFILE_H
 

@@ -39,7 +39,7 @@ static int ma_init(struct aiops_detector *d)
     if (err < 0)
         return err;
     m->thr = aiops_detector_z_threshold(&d->params);
-    aiops_hold_off_init(&m->hold, d->params.window);
+    aiops_hold_off_init_window(&m->hold, d->params.window);
     return 0;
 }
 
@@ -81,7 +81,7 @@ static void ma_update(struct aiops_detector *d, const struct aiops_point *p,
     } else {
         aiops_rolling_unscored(out);
     }
-    if (!d->batch)
+    if (!d->every_point)
         aiops_hold_off_apply(&m->hold, out);
     aiops_rolling_push(&m->roll, x);
     long_run_push(m, x);

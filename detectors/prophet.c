@@ -577,7 +577,7 @@ static void prophet_update(struct aiops_detector *d, const struct aiops_point *p
             out->score = aiops_detector_z_score_to_unit(z, thr_q);
             out->is_anomaly = z > thr_q;
         }
-        if (out->is_anomaly)
+        if (out->is_anomaly && !d->every_point)
             s->quiet = REFRACTORY;
         push_residual(s, x - expected);
         z = fabs(x - expected) / s->scale; /* the fit's weight follows the forecast alone */

@@ -38,8 +38,8 @@
  * forecast's band, the band is still the forecast's.
  * The first fit needs 32 points; nothing is scored before it (the warm-up). After a flag, the
  * threshold doubles for 144 points (a refractory period: one incident, one alert, unless a
- * much larger one follows); the score then uses the doubled threshold, so score >= 0.5 always
- * means is_anomaly.
+ * much larger one follows; not with every_point set); the score then uses the doubled
+ * threshold, so score >= 0.5 always means is_anomaly.
  *
  * Batch path (without the seasonal check: a detect request rarely spans three days): fits the
  * whole series at once (25 changepoints), refits once with Huber weights

@@ -127,25 +127,9 @@ void aiops_rolling_verdict(double x, double mean, double std, double thr, bool f
     out->is_anomaly = z > thr;
 }
 
-void aiops_hold_off_init(struct aiops_hold_off *h, uint32_t window)
+void aiops_hold_off_init_window(struct aiops_hold_off *h, uint32_t window)
 {
-    *h = (struct aiops_hold_off){.hold = window / 4, .rearm = window / 16 > 0 ? window / 16 : 1};
-}
-
-void aiops_hold_off_apply(struct aiops_hold_off *h, struct aiops_verdict *v)
-{
-    h->calm = v->is_anomaly ? 0 : (h->calm < UINT32_MAX ? h->calm + 1 : h->calm);
-    if (h->holding && h->left == 0 && h->calm >= h->rearm)
-        h->holding = false;
-    if (h->left > 0)
-        h->left--;
-    if (h->holding) {
-        v->is_anomaly = false;
-        v->score = fmin(v->score, AIOPS_SCORE_HELD);
-    } else if (v->is_anomaly) {
-        h->holding = true;
-        h->left = h->hold;
-    }
+    aiops_hold_off_init(h, window / 4, window / 16 > 0 ? window / 16 : 1);
 }
 
 static int zscore_init(struct aiops_detector *d)
@@ -158,7 +142,7 @@ static int zscore_init(struct aiops_detector *d)
         return err;
     z->warm_up = d->params.window < ZSCORE_MIN_POINTS ? d->params.window : ZSCORE_MIN_POINTS;
     z->thr = aiops_detector_z_threshold(&d->params);
-    aiops_hold_off_init(&z->hold, d->params.window);
+    aiops_hold_off_init_window(&z->hold, d->params.window);
     return 0;
 }
 
@@ -183,7 +167,8 @@ static void zscore_update(struct aiops_detector *d, const struct aiops_point *p,
                               false, out);
     else
         aiops_rolling_unscored(out);
-    aiops_hold_off_apply(&z->hold, out);
+    if (!d->every_point)
+        aiops_hold_off_apply(&z->hold, out);
     aiops_rolling_push(&z->roll, x);
 }
 

@@ -73,25 +73,14 @@ void aiops_rolling_verdict(double x, double mean, double std, double thr, bool f
 /* A verdict with score 0, not anomalous and every other field NAN (warm-up, non-finite x). */
 void aiops_rolling_unscored(struct aiops_verdict *out);
 
-/* One alert per excursion, for the incremental paths (replay, streaming) of z-score and
- * moving-average. At threshold 3 a long excursion, or a heavy-tailed stretch, crosses the
- * threshold on point after point; each would be an alert. After a flagged point nothing is
- * flagged for window/4 points, nor until window/16 points in a row have stayed within the
- * threshold (64 and 16 at the default window of 256). Held points keep their statistic and band;
- * their score is capped at AIOPS_SCORE_HELD, so a streaming event still spans the excursion. Tied
- * to the window so that a checkpoint, which replays the last window of points, restores the
- * hold-off too. On NAB (standard profile, swept / own) z-score went from 33.7 / -33.4 to 41.0
- * / 37.3; hold-offs of 48 to 96 points scored 35 to 42, re-arms of 8 to 24 points 37 to 42. */
-struct aiops_hold_off {
-    uint32_t hold;  /* points held after a flag */
-    uint32_t rearm; /* points in a row within the threshold that re-arm */
-    uint32_t left;  /* points still held after the last flag */
-    uint32_t calm;  /* points in a row within the threshold */
-    bool holding;   /* a flag was raised and the detector has not re-armed yet */
-};
-
-void aiops_hold_off_init(struct aiops_hold_off *h, uint32_t window);
-/* Passes verdict v (already scored) through the hold-off h. */
-void aiops_hold_off_apply(struct aiops_hold_off *h, struct aiops_verdict *v);
+/* The incremental paths (replay, streaming) of z-score and moving-average hold back after a flag
+ * (aiops_hold_off): at threshold 3 a long excursion, or a heavy-tailed stretch, crosses the
+ * threshold on point after point; each would be an alert. They hold for window/4 points and until
+ * window/16 points in a row have stayed within the threshold (64 and 16 at the default window of
+ * 256): tied to the window so that a checkpoint, which replays the last window of points,
+ * restores the hold-off too. On NAB (standard profile, swept / own) z-score went from 33.7 /
+ * -33.4 to 41.0 / 37.3; hold-offs of 48 to 96 points scored 35 to 42, re-arms of 8 to 24 points
+ * 37 to 42. */
+void aiops_hold_off_init_window(struct aiops_hold_off *h, uint32_t window);
 
 #endif

@@ -285,6 +285,9 @@ Test(iforest, incremental_flags_a_spike_and_a_level_shift_once_each)
     /* One report per episode: the points after the shift are not reported again and again. */
     cr_assert(count_anomalies(v + 2200, N - 2200) <= 3, "%zu flags after the shift",
               count_anomalies(v + 2200, N - 2200));
+    /* Unless it reports every point (every_point), as a batch of increments does. */
+    cr_assert(eq(int, aiops_detector_batch_incremental(&aiops_iforest_ops, &p, pts, N, v), 0));
+    cr_assert(gt(sz, count_anomalies(v + 2200, N - 2200), 3));
 }
 
 Test(iforest, incremental_stays_quiet_on_clean_noise_and_a_clean_wave)

@@ -111,6 +111,7 @@ Test(lof, incremental_flags_a_level_shift_near_its_start)
     enum { N = 2000, AT = 1200 };
     static struct aiops_point pts[N];
     static struct aiops_verdict v[N];
+    struct aiops_detector_params p;
     size_t f;
 
     noisy(pts, N, 20.0, 1.0, 17);
@@ -120,6 +121,11 @@ Test(lof, incremental_flags_a_level_shift_near_its_start)
     cr_assert(eq(sz, count_flags(v, 0, AT), 0));
     f = first_flag(v, AT, N);
     cr_assert(f <= AT + 10, "first flag %zu points after the shift", f - AT);
+    cr_assert(eq(sz, count_flags(v, f + 1, f + 60), 0), "held back after the flag");
+    /* Unless it reports every point (every_point), as a batch of increments does. */
+    aiops_detector_params_init(&p);
+    cr_assert(eq(int, aiops_detector_batch_incremental(&aiops_lof_ops, &p, pts, N, v), 0));
+    cr_assert(gt(sz, count_flags(v, f + 1, f + 60), 0));
 }
 
 Test(lof, both_paths_flag_a_broken_period_of_a_seasonal_series)

@@ -100,6 +100,30 @@ Test(prophet, learns_a_spike_that_recurs_daily_and_still_flags_a_new_one)
     aiops_detector_destroy(d);
 }
 
+/* After a flag the threshold doubles for 12 hours, so a smaller anomaly soon after is not a
+ * second alert; with every_point set (as auto runs it) it is reported. */
+Test(prophet, holds_back_after_a_flag_unless_it_reports_every_point)
+{
+    enum { N = 5 * PER_DAY, SPIKE = 4 * PER_DAY + 17, NEXT = SPIKE + 60 };
+    static struct aiops_point pts[N];
+    static struct aiops_verdict v[N];
+    struct aiops_detector *d = make(256, AIOPS_SENSITIVITY_MEDIUM);
+
+    seasonal(pts, N, 1);
+    pts[SPIKE].value += 12.0;
+    pts[NEXT].value += 4.0;
+    run(d, pts, N, v);
+    cr_assert(v[SPIKE].is_anomaly);
+    cr_assert(gt(dbl, v[NEXT].statistic, 3.0), "beyond the usual threshold");
+    cr_assert(not(v[NEXT].is_anomaly), "within twice the threshold: held back");
+    aiops_detector_destroy(d);
+    d = make(256, AIOPS_SENSITIVITY_MEDIUM);
+    d->every_point = true;
+    run(d, pts, N, v);
+    cr_assert(v[SPIKE].is_anomaly && v[NEXT].is_anomaly, "score %g", v[NEXT].score);
+    aiops_detector_destroy(d);
+}
+
 /* A stretch of bursts (a busy job, a noisy neighbour): the interval widens to it from the
  * latest 384 residuals, so after the first bursts the rest are not alerts; the long-run spread
  * alone needs 1% of 1,024 residuals to be bursts first. */
