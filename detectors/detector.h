@@ -125,6 +125,7 @@ struct aiops_hold_off {
     bool holding;   /* a flag was raised and the detector has not re-armed yet */
 };
 
+/* rearm 0 counts as 1. */
 void aiops_hold_off_init(struct aiops_hold_off *h, uint32_t hold, uint32_t rearm);
 /* Passes verdict v (already scored) through the hold-off h. */
 void aiops_hold_off_apply(struct aiops_hold_off *h, struct aiops_verdict *v);

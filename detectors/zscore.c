@@ -129,7 +129,7 @@ void aiops_rolling_verdict(double x, double mean, double std, double thr, bool f
 
 void aiops_hold_off_init_window(struct aiops_hold_off *h, uint32_t window)
 {
-    aiops_hold_off_init(h, window / 4, window / 16 > 0 ? window / 16 : 1);
+    aiops_hold_off_init(h, window / 4, window / 16);
 }
 
 static int zscore_init(struct aiops_detector *d)

@@ -107,21 +107,18 @@ Test(prophet, holds_back_after_a_flag_unless_it_reports_every_point)
     enum { N = 5 * PER_DAY, SPIKE = 4 * PER_DAY + 17, NEXT = SPIKE + 60 };
     static struct aiops_point pts[N];
     static struct aiops_verdict v[N];
-    struct aiops_detector *d = make(256, AIOPS_SENSITIVITY_MEDIUM);
+    struct aiops_detector_params p;
 
+    aiops_detector_params_init(&p); /* medium, window 256 */
     seasonal(pts, N, 1);
     pts[SPIKE].value += 12.0;
     pts[NEXT].value += 4.0;
-    run(d, pts, N, v);
+    aiops_test_stream(&aiops_prophet_ops, &p, pts, N, v);
     cr_assert(v[SPIKE].is_anomaly);
     cr_assert(gt(dbl, v[NEXT].statistic, 3.0), "beyond the usual threshold");
     cr_assert(not(v[NEXT].is_anomaly), "within twice the threshold: held back");
-    aiops_detector_destroy(d);
-    d = make(256, AIOPS_SENSITIVITY_MEDIUM);
-    d->every_point = true;
-    run(d, pts, N, v);
+    cr_assert(eq(int, aiops_detector_batch_incremental(&aiops_prophet_ops, &p, pts, N, v), 0));
     cr_assert(v[SPIKE].is_anomaly && v[NEXT].is_anomaly, "score %g", v[NEXT].score);
-    aiops_detector_destroy(d);
 }
 
 /* A stretch of bursts (a busy job, a noisy neighbour): the interval widens to it from the
